@@ -1,0 +1,156 @@
+"""The built site, as a reader's browser sees it (headless Chromium, no network).
+
+For the landing page and every page in ``_toc.yml``: MathJax typeset every equation (no raw
+``\\[`` or ``$$`` left), every image loaded, the console is free of errors, nothing was fetched
+from outside the site, and notebook pages offer "Open in Colab". Screenshots are saved under
+``_build/screenshots/``. Build the site first (``make site`` or ``make book``).
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.site
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+RAW_MATH = ("\\[", "\\]", "$$", "\\begin{", "\\frac")
+
+
+def _pages() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [
+        entry["file"] for part in toc.get("parts", []) for entry in part["chapters"]
+    ]
+    return [f"{f}.html" for f in files]
+
+
+PAGES = _pages()
+
+
+def _chromium() -> str:
+    path = (
+        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
+    if not path:
+        pytest.fail(
+            "The built-site check needs chromium: apt-get install -y chromium (or set CHROMIUM=...)"
+        )
+    return path
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    if not (HTML / "index.html").is_file():
+        pytest.fail(f"No built site in {HTML}: run `make site` (or `make book`) first.")
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(HTML))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=_chromium(),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        yield context
+        context.close()
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page_renders_offline(site: str, browser, page_path: str) -> None:
+    assert (HTML / page_path).is_file(), f"{page_path} was not built"
+    page = browser.new_page()
+    errors: list[str] = []
+    outside: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def only_this_site(route) -> None:
+        if urlparse(route.request.url).hostname in ("127.0.0.1", None):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_site)
+    page.goto(site + page_path, wait_until="load")
+    if page.locator('script[src*="mathjax"]').count():
+        page.wait_for_function(
+            "() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20_000
+        )
+        page.evaluate("() => MathJax.startup.promise")
+    page.evaluate(
+        "() => Promise.all([...document.images].map(img => { img.loading = 'eager';"
+        " return img.decode().catch(() => null); }))"
+    )
+
+    text = page.inner_text("main")
+    raw = [m for m in RAW_MATH if m in text]
+    assert not raw, f"{page_path}: untypeset TeX left in the text: {raw}"
+    math_nodes = page.locator(".math, span.math, div.math").count()
+    if math_nodes:
+        assert page.locator("mjx-container").count() >= math_nodes, (
+            f"{page_path}: some math was not typeset"
+        )
+
+    broken = page.evaluate(
+        "() => [...document.images]"
+        ".filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+    )
+    assert not broken, f"{page_path}: images that did not load: {broken}"
+
+    if page_path.startswith("chapters/"):
+        colab = page.locator('a[href*="colab.research.google.com"]')
+        assert colab.count() > 0, f"{page_path}: no Open in Colab link"
+        assert any(
+            f"/blob/main/{page_path.removesuffix('.html')}.ipynb"
+            in (colab.nth(i).get_attribute("href") or "")
+            for i in range(colab.count())
+        ), f"{page_path}: the Colab link does not open this notebook"
+        assert page.locator("img").count() > 0, f"{page_path}: a chapter without figures"
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(
+        path=str(SHOTS / (page_path.replace("/", "_").removesuffix(".html") + ".png")),
+        full_page=True,
+    )
+    page.close()
+    assert not outside, (
+        f"{page_path}: requests outside the site (the book must work offline): {outside}"
+    )
+    assert not errors, f"{page_path}: JavaScript console errors: {errors}"

