@@ -1,0 +1,101 @@
+"""Each exercise check accepts the right answer and names the mistake in common wrong ones."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.distributions import MultivariateNormal
+
+from vae_tutorial import exercises as ex
+
+
+def _accepts(check, answer, capsys: pytest.CaptureFixture[str]) -> None:
+    check(answer)
+    assert capsys.readouterr().out.startswith("Correct")
+
+
+def _rejects(check, answer, hint: str) -> None:
+    with pytest.raises(ex.ExerciseError, match=hint):
+        check(answer)
+
+
+def test_log_mean_exp(capsys: pytest.CaptureFixture[str]) -> None:
+    _accepts(ex.check_log_mean_exp, lambda w: torch.logsumexp(w, 0) - math.log(len(w)), capsys)
+    _rejects(ex.check_log_mean_exp, lambda w: torch.log(torch.exp(w).mean()), "underflow")
+    _rejects(ex.check_log_mean_exp, lambda w: torch.logsumexp(w, 0), "log-SUM-exp")
+
+
+def test_linear_gaussian_log_marginal(capsys: pytest.CaptureFixture[str]) -> None:
+    def right(x, W, b, sigma):
+        return MultivariateNormal(
+            b, W @ W.T + sigma**2 * torch.eye(len(b), dtype=W.dtype)
+        ).log_prob(x)
+
+    def sigma_not_squared(x, W, b, sigma):
+        return MultivariateNormal(b, W @ W.T + sigma * torch.eye(len(b), dtype=W.dtype)).log_prob(x)
+
+    def no_noise(x, W, b, sigma):
+        return MultivariateNormal(b, W @ W.T + 1e-9 * torch.eye(len(b), dtype=W.dtype)).log_prob(x)
+
+    _accepts(ex.check_linear_gaussian_log_marginal, right, capsys)
+    _rejects(ex.check_linear_gaussian_log_marginal, sigma_not_squared, "sigma\\*\\*2, not sigma")
+    _rejects(ex.check_linear_gaussian_log_marginal, no_noise, "observation noise")
+
+
+def test_gaussian_kl(capsys: pytest.CaptureFixture[str]) -> None:
+    def right(m, lv):
+        return -0.5 * (1 + lv - m**2 - lv.exp()).sum(-1)
+
+    _accepts(ex.check_gaussian_kl, right, capsys)
+    _rejects(ex.check_gaussian_kl, lambda m, lv: right(m, lv).mean(), "one KL per example")
+    _rejects(ex.check_gaussian_kl, lambda m, lv: -0.5 * (1 + lv - m**2 - lv.exp()), "Sum")
+    _rejects(ex.check_gaussian_kl, lambda m, lv: 2 * right(m, lv), "factor of 2")
+    _rejects(ex.check_gaussian_kl, lambda m, lv: -right(m, lv), "sign")
+
+
+def test_bernoulli_log_likelihood(capsys: pytest.CaptureFixture[str]) -> None:
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+
+    _accepts(
+        ex.check_bernoulli_log_likelihood,
+        lambda lg, x: -bce(lg, x, reduction="none").sum(-1),
+        capsys,
+    )
+    _rejects(
+        ex.check_bernoulli_log_likelihood,
+        lambda lg, x: bce(lg, x, reduction="none").sum(-1),
+        "sign",
+    )
+    _rejects(
+        ex.check_bernoulli_log_likelihood, lambda lg, x: -bce(lg, x, reduction="none"), "Sum over"
+    )
+    _rejects(
+        ex.check_bernoulli_log_likelihood,
+        lambda lg, x: -bce(lg, x, reduction="none").mean(-1),
+        "averaged",
+    )
+    _rejects(
+        ex.check_bernoulli_log_likelihood,
+        lambda lg, x: -bce(torch.sigmoid(lg), x, reduction="none").sum(-1),
+        "already logits",
+    )
+
+
+def test_reparameterize(capsys: pytest.CaptureFixture[str]) -> None:
+    _accepts(ex.check_reparameterize, lambda m, lv, e: m + torch.exp(0.5 * lv) * e, capsys)
+    _rejects(ex.check_reparameterize, lambda m, lv, e: m + torch.exp(lv) * e, "variance")
+    _rejects(ex.check_reparameterize, lambda m, lv, e: m + lv * e, "log-variance")
+    _rejects(
+        ex.check_reparameterize,
+        lambda m, lv, e: (m + torch.exp(0.5 * lv) * e).detach(),
+        "no gradient",
+    )
+
+
+def test_score_function(capsys: pytest.CaptureFixture[str]) -> None:
+    _accepts(ex.check_score_function, lambda f, mu, s, z: f(z) * (z - mu) / s**2, capsys)
+    _rejects(ex.check_score_function, lambda f, mu, s, z: f(z) * (z - mu), "divide by sigma")
+    _rejects(ex.check_score_function, lambda f, mu, s, z: f(z) * (z - mu) / s, "variance")
+    _rejects(ex.check_score_function, lambda f, mu, s, z: torch.cos(z) + 2 * z, "pathwise")
