@@ -42,7 +42,7 @@ def test_every_chapter_runs_on_the_fallback(
             "-p",
             "no:cacheprovider",
             "-q",
-            str(DATA_CHAPTER),
+            *map(str, CHAPTERS),
         ],
         env=env,
         cwd=ROOT,
