@@ -57,3 +57,16 @@ def fake_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     sums = write_fake_mnist(tmp_path / "MNIST" / "raw")
     monkeypatch.setattr(data, "MNIST_FILES", sums)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def small_mnist() -> data.MNISTData:
+    """512 training and 256 test digits of the offline fallback: real digits, fast to train on."""
+    full = data._load_fallback()
+    return data.MNISTData(
+        full.train_images[:512],
+        full.train_labels[:512],
+        full.test_images[:256],
+        full.test_labels[:256],
+        full.source,
+    )

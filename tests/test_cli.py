@@ -1,0 +1,124 @@
+"""The command line: a full train/resume/evaluate/sample/export round, and its errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vae_tutorial.__main__ import main
+
+
+def _run(*args: str, env_data: Path) -> subprocess.CompletedProcess[str]:
+    env = {"VAE_TUTORIAL_DATA": str(env_data), "VAE_TUTORIAL_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-m", "vae_tutorial", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_train_resume_evaluate_sample_export(tmp_path: Path) -> None:
+    out = tmp_path / "runs" / "tiny.pt"
+    common = ["--latent-dim", "2", "--hidden-dims", "32", "--batch-size", "256", "--no-progress"]
+    first = _run("train", "--epochs", "1", "--out", str(out), *common, env_data=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "offline fallback" in first.stdout and "epoch   1/1" in first.stdout
+    again = _run("train", "--epochs", "1", "--out", str(out), *common, env_data=tmp_path)
+    assert again.returncode == 2 and "exists. Add --resume" in again.stderr
+    resumed = _run(
+        "train", "--epochs", "2", "--out", str(out), "--resume", *common, env_data=tmp_path
+    )
+    assert resumed.returncode != 0 and "trained with" in resumed.stderr, (
+        "a different epoch count is another run"
+    )
+
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["commands"][0].startswith("python -m vae_tutorial train --epochs 1")
+    assert record["epochs"] == 1 and record["model"]["latent_dim"] == 2
+    assert set(record["final"]) >= {"train_loss", "test_loss", "test_kl"}
+
+    evaluated = _run(
+        "evaluate", str(out), "--k", "1", "5", "--n-test", "50", "--no-progress", env_data=tmp_path
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "k =     5: test NLL" in evaluated.stdout
+    evaluation = json.loads(out.with_suffix(".json").read_text())["evaluation"]
+    assert set(evaluation["iwae"]) == {"1", "5"} and evaluation["test_digits"] == 50
+    assert (
+        evaluation["iwae"]["5"]["nll"]
+        <= evaluation["iwae"]["1"]["nll"] + 3 * evaluation["iwae"]["1"]["standard_error"]
+    )
+
+    png = tmp_path / "samples.png"
+    sampled = _run("sample", str(out), "--n", "16", "--out", str(png), env_data=tmp_path)
+    assert sampled.returncode == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    slim = tmp_path / "slim.pt"
+    exported = _run("export", str(out), str(slim), env_data=tmp_path)
+    assert exported.returncode == 0 and slim.stat().st_size < out.stat().st_size
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["train", "--latent-dim", "-3", "--out", "x.pt"],
+            "--latent-dim: must be a positive integer, got -3",
+        ),
+        (["train", "--epochs", "ten", "--out", "x.pt"], "expected a positive integer, got 'ten'"),
+        (["train", "--lr", "0", "--out", "x.pt"], "--lr: must be positive"),
+        (["train", "--out", "/proc/no/such/dir/x.pt"], "cannot write --out"),
+        (
+            ["train", "--out", "x.pt", "--data-root", "/no/such/folder"],
+            "--data-root /no/such/folder does not exist",
+        ),
+        (["train"], "the following arguments are required: --out"),
+    ],
+)
+def test_bad_arguments_get_clear_errors(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_resume_without_a_checkpoint_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--out", str(tmp_path / "none.pt"), "--resume"])
+    assert "no checkpoint at" in capsys.readouterr().err
+
+
+def test_a_broken_checkpoint_is_reported_not_raised(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"\x00" * 10)
+    with pytest.raises(
+        SystemExit, match="error: .*broken.pt is not a readable vae_tutorial checkpoint"
+    ):
+        main(["sample", str(broken), "--out", str(tmp_path / "s.png")])
+
+
+def test_help_explains_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    for flag in (
+        "--latent-dim",
+        "--hidden-dims",
+        "--epochs",
+        "--out",
+        "--resume",
+        "--data-root",
+        "--device",
+    ):
+        assert flag in text
+    assert "(default: 20)" in text

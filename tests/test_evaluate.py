@@ -1,0 +1,82 @@
+"""The importance-weighted bound: k = 1 is the ELBO, and the bound rises with k."""
+
+from __future__ import annotations
+
+import torch
+
+from vae_tutorial.evaluate import active_units, iwae_bound, kl_per_dimension, log_likelihood
+from vae_tutorial.losses import bernoulli_log_likelihood, gaussian_kl, gaussian_log_density
+from vae_tutorial.model import VAE, VAEConfig
+from vae_tutorial.train import TrainConfig, train
+
+
+def _trained(small_mnist) -> VAE:
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(latent_dim=4, hidden_dims=(64,)))
+    train(model, small_mnist, TrainConfig(epochs=3, batch_size=64), progress=False, log=None)
+    return model.eval()
+
+
+def _digits(small_mnist, n: int) -> torch.Tensor:
+    return torch.bernoulli(small_mnist.test_images[:n].reshape(n, -1).float() / 255)
+
+
+def test_k1_equals_the_elbo_estimate(small_mnist) -> None:
+    """With the same noise, L_1 is the one-sample ELBO log p(x|z) + log p(z) - log q(z|x)."""
+    model, x = _trained(small_mnist), _digits(small_mnist, 8)
+    with torch.no_grad():
+        l1 = iwae_bound(model, x, 1, generator=torch.Generator().manual_seed(3))
+        mean, log_var = model.encode(x)
+        eps = torch.randn((1, *mean.shape), generator=torch.Generator().manual_seed(3))[0]
+        z = mean + torch.exp(0.5 * log_var) * eps
+        zeros = torch.zeros_like(mean)
+        elbo = (
+            bernoulli_log_likelihood(model.decode(z), x)
+            + gaussian_log_density(z, zeros, zeros)
+            - gaussian_log_density(z, mean, log_var)
+        )
+    assert l1.shape == (8,)
+    torch.testing.assert_close(l1, elbo.double(), rtol=1e-6, atol=1e-4)
+
+
+def test_k1_averages_to_the_closed_form_elbo(small_mnist) -> None:
+    model, x = _trained(small_mnist), _digits(small_mnist, 4)
+    n = 2000
+    with torch.no_grad():
+        mean, log_var = model.encode(x)
+        l1 = torch.stack(
+            [iwae_bound(model, x, 1, generator=torch.Generator().manual_seed(s)) for s in range(n)]
+        )
+        g = torch.Generator().manual_seed(10_000)
+        elbo = []
+        for _ in range(n):
+            z = mean + torch.exp(0.5 * log_var) * torch.randn(mean.shape, generator=g)
+            elbo.append(bernoulli_log_likelihood(model.decode(z), x) - gaussian_kl(mean, log_var))
+        elbo = torch.stack(elbo).double()
+    se = (l1.var(0) / n + elbo.var(0) / n).sqrt()
+    assert ((l1.mean(0) - elbo.mean(0)).abs() < 4 * se).all()
+
+
+def test_the_bound_rises_with_k_and_chunking_does_not_matter(small_mnist) -> None:
+    model = _trained(small_mnist)
+    images = small_mnist.test_images[:64]
+    means = [log_likelihood(model, images, k, batch_size=32).mean().item() for k in (1, 10, 100)]
+    assert means[0] < means[1] < means[2]
+    x = _digits(small_mnist, 4)
+    a = iwae_bound(model, x, 50, chunk=50, generator=torch.Generator().manual_seed(0))
+    b = iwae_bound(model, x, 50, chunk=7, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(a, b)
+
+
+def test_collapse_diagnostics(small_mnist) -> None:
+    model = _trained(small_mnist)
+    kl = kl_per_dimension(model, small_mnist.test_images)
+    count, activity = active_units(model, small_mnist.test_images)
+    assert kl.shape == activity.shape == (4,) and (kl >= 0).all()
+    assert 0 <= count <= 4
+    with torch.no_grad():  # a collapsed model: the encoder ignores x and outputs the prior
+        for layer in (model.to_mean, model.to_log_var):
+            layer.weight.zero_()
+            layer.bias.zero_()
+    assert active_units(model, small_mnist.test_images)[0] == 0
+    assert kl_per_dimension(model, small_mnist.test_images).abs().max() < 1e-6

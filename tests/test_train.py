@@ -1,0 +1,189 @@
+"""Training: the loss goes down, resume is exact, NaN stops it, saves are atomic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from vae_tutorial.model import VAE, VAEConfig
+from vae_tutorial.train import (
+    CheckpointError,
+    TrainConfig,
+    TrainingDiverged,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+    train,
+)
+
+SMALL = VAEConfig(latent_dim=4, hidden_dims=(64,))
+
+
+def _model(seed: int = 0) -> VAE:
+    torch.manual_seed(seed)
+    return VAE(SMALL)
+
+
+def test_the_loss_goes_down(small_mnist) -> None:
+    history = train(
+        _model(), small_mnist, TrainConfig(epochs=5, batch_size=64), progress=False, log=None
+    )
+    assert history.epochs == 5
+    assert history.train_loss[-1] < history.train_loss[0] - 50
+    assert history.test_loss[-1] < history.test_loss[0]
+    for loss, rec, kl in zip(
+        history.test_loss, history.test_reconstruction, history.test_kl, strict=True
+    ):
+        assert loss == pytest.approx(rec + kl, rel=1e-6)
+
+
+def test_resume_equals_an_uninterrupted_run(small_mnist, tmp_path: Path) -> None:
+    config = TrainConfig(epochs=3, batch_size=64, lr_schedule="cosine")
+    straight = _model()
+    expected = train(
+        straight, small_mnist, config, checkpoint=tmp_path / "a.pt", progress=False, log=None
+    )
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_first_epoch(line: str) -> None:
+        if line.startswith("epoch   1/"):
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(
+            _model(),
+            small_mnist,
+            config,
+            checkpoint=tmp_path / "b.pt",
+            progress=False,
+            log=stop_after_first_epoch,
+        )
+    assert load_checkpoint(tmp_path / "b.pt")["history"]["train_loss"] == expected.train_loss[:1]
+    resumed = _model(seed=99)  # different initial weights: everything must come from the checkpoint
+    history = train(
+        resumed,
+        small_mnist,
+        config,
+        checkpoint=tmp_path / "b.pt",
+        resume=True,
+        progress=False,
+        log=None,
+    )
+    assert history.test_loss == expected.test_loss
+    for (name, a), b in zip(
+        straight.state_dict().items(), resumed.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+
+def test_resume_rejects_another_model_or_run(small_mnist, tmp_path: Path) -> None:
+    path = tmp_path / "run.pt"
+    train(
+        _model(),
+        small_mnist,
+        TrainConfig(epochs=1, batch_size=64),
+        checkpoint=path,
+        progress=False,
+        log=None,
+    )
+    with pytest.raises(CheckpointError, match=r"784-64-4 relu MLP.*784-64-8 relu MLP"):
+        other = VAE(VAEConfig(latent_dim=8, hidden_dims=(64,)))
+        train(other, small_mnist, TrainConfig(epochs=2, batch_size=64),
+              checkpoint=path, resume=True, progress=False, log=None)  # fmt: skip
+    with pytest.raises(CheckpointError, match="trained with"):
+        train(_model(), small_mnist, TrainConfig(epochs=2, batch_size=32), checkpoint=path,
+              resume=True,
+              progress=False, log=None)  # fmt: skip
+
+
+def test_nan_stops_training_with_a_diagnosis(small_mnist, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _model()
+    original = model.decode
+    monkeypatch.setattr(model, "decode", lambda z: original(z) * float("nan"))
+    with pytest.raises(
+        TrainingDiverged, match=r"the loss became nan at epoch 1, batch 1.*learning rate"
+    ):
+        train(model, small_mnist, TrainConfig(epochs=1, batch_size=64), progress=False, log=None)
+
+
+def test_nan_from_an_exploding_learning_rate_is_caught(small_mnist) -> None:
+    with pytest.raises(TrainingDiverged, match="Likely cause"):
+        train(
+            _model(),
+            small_mnist,
+            TrainConfig(epochs=3, batch_size=64, learning_rate=1e4),
+            progress=False,
+            log=None,
+        )
+
+
+def test_atomic_save_survives_a_crash_mid_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "model.pt"
+    save_checkpoint(
+        path, {"model_config": SMALL.to_dict(), "model": _model().state_dict(), "epoch": 1}
+    )
+    before = path.read_bytes()
+
+    def crash(obj, f, *args, **kwargs):
+        Path(f).write_bytes(b"half a checkpoi")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(
+            path, {"model_config": SMALL.to_dict(), "model": _model(1).state_dict(), "epoch": 2}
+        )
+    assert path.read_bytes() == before, "the previous checkpoint must be untouched"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"], (
+        "no temporary file may be left behind"
+    )
+    monkeypatch.undo()
+    assert load_checkpoint(path)["epoch"] == 1
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_checkpoints_load_without_running_code(tmp_path: Path) -> None:
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    path = tmp_path / "evil.pt"
+    with path.open("wb") as f:
+        pickle.dump({"format": "vae_tutorial.checkpoint/1", "x": Payload()}, f)
+    with pytest.raises(CheckpointError, match="not a readable vae_tutorial checkpoint"):
+        load_checkpoint(path)
+
+
+def test_load_model_names_both_configurations(small_mnist, tmp_path: Path) -> None:
+    path = tmp_path / "m.pt"
+    model = _model()
+    train(
+        model,
+        small_mnist,
+        TrainConfig(epochs=1, batch_size=64),
+        checkpoint=path,
+        progress=False,
+        log=None,
+    )
+    loaded = load_model(path)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.state_dict().values(), loaded.state_dict().values(), strict=True)
+    )
+    with pytest.raises(
+        CheckpointError, match=r"checkpoint is 784-64-4 relu MLP.*requested model is 784-64-20"
+    ):
+        load_model(path, config=VAEConfig(latent_dim=20, hidden_dims=(64,)))
+    with pytest.raises(CheckpointError, match="No checkpoint at"):
+        load_model(tmp_path / "missing.pt")
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_model(tmp_path / "text.pt")

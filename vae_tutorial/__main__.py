@@ -1,0 +1,370 @@
+"""Command line: ``python -m vae_tutorial {train,evaluate,sample,export} --help``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vae_tutorial import device as pick_device
+from vae_tutorial import seed_everything
+from vae_tutorial.data import DataError, load_mnist
+from vae_tutorial.model import ACTIVATIONS, VAE, VAEConfig
+from vae_tutorial.train import (
+    CheckpointError,
+    TrainConfig,
+    TrainingDiverged,
+    load_checkpoint,
+    load_model,
+    train,
+)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="folder holding MNIST/raw/*.gz (default: $VAE_TUTORIAL_DATA, else data/)",
+    )
+    p.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda", "mps"],
+        default="auto",
+        help="where to run (default: auto)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m vae_tutorial",
+        description="Train, evaluate and sample the VAEs of the book "
+        "'Variational Autoencoders, from the ELBO up'.",
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="{train,evaluate,sample,export}"
+    )
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    t = sub.add_parser(
+        "train", help="train a VAE on MNIST and save a checkpoint", formatter_class=fmt
+    )
+    t.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="checkpoint file to write; a .json record goes beside it",
+    )
+    t.add_argument("--latent-dim", type=_positive_int, default=20, help="dimension of z")
+    t.add_argument(
+        "--hidden-dims",
+        type=_positive_int,
+        nargs="+",
+        default=[400],
+        help="encoder hidden sizes (decoder mirrors)",
+    )
+    t.add_argument(
+        "--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden nonlinearity"
+    )
+    t.add_argument(
+        "--epochs", type=_positive_int, default=10, help="total epochs (with --resume: the total)"
+    )
+    t.add_argument("--batch-size", type=_positive_int, default=128, help="examples per step")
+    t.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate")
+    t.add_argument(
+        "--lr-schedule",
+        choices=["constant", "cosine"],
+        default="constant",
+        help="learning-rate schedule",
+    )
+    t.add_argument(
+        "--binarize",
+        choices=["dynamic", "static", "none"],
+        default="dynamic",
+        help="pixel binarization",
+    )
+    t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    _add_common(t)
+
+    e = sub.add_parser(
+        "evaluate", help="importance-weighted log-likelihood on the test set", formatter_class=fmt
+    )
+    e.add_argument("checkpoint", type=Path, help="checkpoint to evaluate")
+    e.add_argument(
+        "--k",
+        type=_positive_int,
+        nargs="+",
+        default=[1, 10, 100, 1000, 5000],
+        help="samples per bound",
+    )
+    e.add_argument(
+        "--n-test",
+        type=_positive_int,
+        default=None,
+        help="evaluate the first N test digits (default: all)",
+    )
+    e.add_argument("--batch-size", type=_positive_int, default=100, help="test digits per batch")
+    e.add_argument(
+        "--no-record", action="store_true", help="don't write the results into the .json beside it"
+    )
+    _add_common(e)
+
+    s = sub.add_parser(
+        "sample", help="decode samples from the prior into a PNG grid", formatter_class=fmt
+    )
+    s.add_argument("checkpoint", type=Path, help="checkpoint to sample from")
+    s.add_argument("--n", type=_positive_int, default=64, help="number of samples")
+    s.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG file to write")
+    s.add_argument("--seed", type=int, default=0, help="random seed")
+
+    x = sub.add_parser("export", help="copy a checkpoint without its optimizer state (for sharing)")
+    x.add_argument("checkpoint", type=Path, help="training checkpoint")
+    x.add_argument("out", type=Path, help="model-only checkpoint to write")
+    return parser
+
+
+def _check_writable(parser: argparse.ArgumentParser, flag: str, path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        parser.error(
+            f"cannot write {flag} {path}: {err.strerror or err}. Choose a writable location."
+        )
+    if path.is_dir():
+        parser.error(f"{flag} {path} is a directory; give a file name such as {path / 'model.pt'}.")
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return pick_device()
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(
+            "error: --device cuda, but PyTorch sees no CUDA GPU here. Use --device auto or cpu."
+        )
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise SystemExit(
+            "error: --device mps, but MPS is not available here. Use --device auto or cpu."
+        )
+    print(f"Using device: {name}")
+    return torch.device(name)
+
+
+def _load_data(parser: argparse.ArgumentParser, root: Path | None):
+    if root is not None and not root.is_dir():
+        parser.error(
+            f"--data-root {root} does not exist or is not a folder. Point it at the folder "
+            "that holds "
+            "MNIST/raw/*.gz, or leave it out to use $VAE_TUTORIAL_DATA / the default."
+        )
+    return load_mnist(root)
+
+
+def _record_path(checkpoint: Path) -> Path:
+    return checkpoint.with_suffix(".json")
+
+
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _command() -> str:
+    return shlex.join(["python", "-m", "vae_tutorial", *sys.argv[1:]])
+
+
+def cmd_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    _check_writable(parser, "--out", args.out)
+    if args.resume and not args.out.is_file():
+        parser.error(
+            f"--resume: there is no checkpoint at {args.out} to resume. "
+            "Leave out --resume to start a new run."
+        )
+    if not args.resume and args.out.exists():
+        parser.error(
+            f"--out {args.out} exists. Add --resume to continue it, or choose another --out."
+        )
+    model_config = VAEConfig(
+        latent_dim=args.latent_dim, hidden_dims=tuple(args.hidden_dims), activation=args.activation
+    )
+    train_config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        lr_schedule=args.lr_schedule,
+        binarize=args.binarize,
+        seed=args.seed,
+    )
+    data = _load_data(parser, args.data_root)
+    device = _device(args.device)
+    seed_everything(args.seed)
+    model = VAE(model_config).to(device)
+    record_path = _record_path(args.out)
+    record = json.loads(record_path.read_text()) if args.resume and record_path.is_file() else {}
+    print(
+        f"Training a {model_config.describe()} "
+        f"({sum(p.numel() for p in model.parameters()):,} parameters)"
+    )
+    start = time.perf_counter()
+    try:
+        history = train(
+            model,
+            data,
+            train_config,
+            checkpoint=args.out,
+            resume=args.resume,
+            progress=not args.no_progress,
+        )
+    except KeyboardInterrupt:
+        again = _command() if args.resume else f"{_command()} --resume"
+        raise SystemExit(
+            f"\nInterrupted. The checkpoint of the last finished epoch is safe in {args.out}; "
+            f"continue with: {again}"
+        ) from None
+    finally:
+        minutes = record.get("minutes", 0.0) + (time.perf_counter() - start) / 60
+    commands = [*record.get("commands", []), _command()]
+    record.update(
+        {
+            "commands": commands,
+            "model": model_config.to_dict(),
+            "training": asdict(train_config),
+            "data": data.describe(),
+            "device": device.type,
+            "torch": torch.__version__,
+            "epochs": history.epochs,
+            "minutes": round(minutes, 2),
+            "final": {
+                name: round(values[-1], 3) for name, values in history.to_dict().items() if values
+            },
+            "history": {
+                name: [round(v, 3) for v in values] for name, values in history.to_dict().items()
+            },
+        }
+    )
+    _write_json(record_path, record)
+    print(f"Saved {args.out} and {record_path} ({minutes:.1f} min)")
+
+
+def cmd_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from vae_tutorial.evaluate import active_units, kl_per_dimension, log_likelihood
+
+    device = _device(args.device)
+    model = load_model(args.checkpoint, device=device)
+    data = _load_data(parser, args.data_root)
+    images = data.test_images[: args.n_test] if args.n_test else data.test_images
+    print(
+        f"Evaluating {model.config.describe()} on {len(images):,} test digits ({data.describe()})"
+    )
+    results = {}
+    for k in args.k:
+        start = time.perf_counter()
+        values = log_likelihood(
+            model,
+            images,
+            k,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+        seconds = time.perf_counter() - start
+        nll, se = -values.mean().item(), values.std().item() / len(values) ** 0.5
+        results[str(k)] = {
+            "nll": round(nll, 3),
+            "standard_error": round(se, 3),
+            "seconds": round(seconds, 1),
+        }
+        print(f"k = {k:>5}: test NLL {nll:8.3f} ± {se:.3f} nats  ({seconds:.0f} s)")
+    count, _ = active_units(model, images)
+    kl = kl_per_dimension(model, images)
+    print(f"active units: {count} of {model.config.latent_dim}; total KL {kl.sum():.2f} nats")
+    if not args.no_record:
+        record_path = _record_path(args.checkpoint)
+        record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+        record["evaluation"] = {
+            "command": _command(),
+            "test_digits": len(images),
+            "data": data.describe(),
+            "device": device.type,
+            "iwae": results,
+            "active_units": count,
+            "kl_per_dimension": [round(v, 4) for v in kl.tolist()],
+        }
+        _write_json(record_path, record)
+        print(f"Recorded in {record_path}")
+
+
+def cmd_sample(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from torchvision.utils import save_image
+
+    _check_writable(parser, "--out", args.out)
+    model = load_model(args.checkpoint)
+    probs = model.sample(args.n, generator=torch.Generator().manual_seed(args.seed))
+    nrow = max(1, int(args.n**0.5))
+    save_image(1 - probs.reshape(-1, 1, 28, 28), args.out, nrow=nrow, padding=2, pad_value=0.8)
+    print(f"Saved {args.n} samples from the prior (pixel probabilities, ink dark) to {args.out}")
+
+
+def cmd_export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from vae_tutorial.train import save_checkpoint
+
+    _check_writable(parser, "out", args.out)
+    state = load_checkpoint(args.checkpoint)
+    slim = {
+        key: state[key]
+        for key in ("model_config", "train_config", "data_source", "model", "history")
+    }
+    save_checkpoint(args.out, {**slim, "extra": state.get("extra", {})})
+    print(f"Wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB, without optimizer state)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    commands = {
+        "train": cmd_train,
+        "evaluate": cmd_evaluate,
+        "sample": cmd_sample,
+        "export": cmd_export,
+    }
+    try:
+        commands[args.command](parser, args)
+    except (DataError, CheckpointError, TrainingDiverged) as err:
+        raise SystemExit(f"error: {err}") from None
+
+
+if __name__ == "__main__":
+    main()

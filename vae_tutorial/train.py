@@ -1,0 +1,359 @@
+"""Training a VAE: one function for the notebooks and the CLI, with checkpoints that resume exactly.
+
+A checkpoint holds the model, the optimizer (and learning-rate schedule), the epoch, the history and
+every random-number state the run uses, so that stopping after epoch 3 and resuming gives the same
+parameters as never stopping. It is written to a temporary file and moved into place with
+``os.replace``, so a crash mid-write leaves the previous checkpoint intact. It contains only
+tensors and plain Python values and is read with ``torch.load(weights_only=True)``: loading a
+checkpoint never runs code.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from vae_tutorial.data import Batches, Binarize, MNISTData
+from vae_tutorial.model import VAE, VAEConfig
+
+__all__ = [
+    "TrainConfig",
+    "History",
+    "TrainingDiverged",
+    "CheckpointError",
+    "train",
+    "evaluate_elbo",
+    "save_checkpoint",
+    "load_checkpoint",
+    "load_model",
+]
+
+FORMAT = "vae_tutorial.checkpoint/1"
+TEST_BINARIZATION_SEED = 2026  # one fixed binarization of the test set, the same for every run
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names the likely cause."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, unreadable or belongs to a different model or run."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. Every field is recorded in the checkpoint."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    """``"constant"``, or ``"cosine"``: decay to 0 over all epochs' steps."""
+    binarize: Binarize = "dynamic"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(
+                f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"
+            )
+        if self.binarize not in ("none", "dynamic", "static"):
+            raise ValueError(
+                f"binarize must be 'none', 'dynamic' or 'static', got {self.binarize!r}"
+            )
+
+
+@dataclass
+class History:
+    """Per-epoch negative ELBO (nats per example) and its parts, on the training and test sets."""
+
+    train_loss: list[float] = field(default_factory=list)
+    train_reconstruction: list[float] = field(default_factory=list)
+    train_kl: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    test_reconstruction: list[float] = field(default_factory=list)
+    test_kl: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, list[float]]) -> History:
+        return cls(**{k: list(v) for k, v in d.items()})
+
+
+@torch.no_grad()
+def evaluate_elbo(model: VAE, batches: Batches, seed: int = 0) -> tuple[float, float, float]:
+    """Average negative ELBO, reconstruction and KL over ``batches`` (one sample of z each).
+
+    Uses its own random stream, so evaluating never changes what training draws next.
+    """
+    was_training = model.training
+    model.eval()
+    totals = torch.zeros(3, dtype=torch.float64)
+    n = 0
+    devices = [batches.device] if batches.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        for x in batches:
+            out = model.loss(x)
+            totals += torch.stack([out.loss, out.reconstruction, out.kl]).double().cpu() * len(x)
+            n += len(x)
+    model.train(was_training)
+    loss, reconstruction, kl = (totals / n).tolist()
+    return loss, reconstruction, kl
+
+
+def _rng_state(batches: Batches) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "batches": batches.state_dict()["generator"],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], batches: Batches) -> None:
+    torch.set_rng_state(state["torch"])
+    batches.load_state_dict({"generator": state["batches"]})
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
+    """Write ``state`` atomically: to a temporary file beside ``path``, then ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save({"format": FORMAT, **state}, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint safely (``weights_only=True``), with errors that say what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"No checkpoint at {path}. Train one with `python -m vae_tutorial train --out {path}`."
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - truncated, not a torch file, or holds code objects
+        raise CheckpointError(
+            f"{path} is not a readable vae_tutorial checkpoint "
+            f"({type(err).__name__}: {str(err)[:200]}). "
+            "It may be truncated or from another program; retrain or restore it."
+        ) from err
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not a vae_tutorial checkpoint (expected format {FORMAT!r})."
+        )
+    return state
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    config: VAEConfig | None = None,
+    device: torch.device | str = "cpu",
+) -> VAE:
+    """Build the VAE stored in a checkpoint. With ``config``, insist that it matches the file's."""
+    state = load_checkpoint(path)
+    stored = VAEConfig(
+        **{**state["model_config"], "hidden_dims": tuple(state["model_config"]["hidden_dims"])}
+    )
+    if config is not None and config != stored:
+        raise CheckpointError(
+            f"{path} holds a different model: the checkpoint is {stored.describe()} ({stored}), "
+            f"the requested model is {config.describe()} ({config})."
+        )
+    model = VAE(stored)
+    model.load_state_dict(state["model"])
+    return model.to(device)
+
+
+def _diagnose(x: torch.Tensor, log_var: torch.Tensor | None, lr: float) -> str:
+    causes = []
+    if x.min() < 0 or x.max() > 1:
+        causes.append(
+            f"inputs outside [0, 1] (min {x.min().item():.3g}, max {x.max().item():.3g}); "
+            "a Bernoulli likelihood needs pixel values in [0, 1]"
+        )
+    if log_var is not None and not torch.isfinite(log_var).all():
+        causes.append(
+            "the encoder's log-variance is not finite, so the weights already hold NaN or inf"
+        )
+    elif log_var is not None and log_var.abs().max() > 50:
+        causes.append(
+            f"the log-variance reached {log_var.abs().max().item():.3g}, so exp() overflows"
+        )
+    causes.append(
+        f"a learning rate too high for this model (now {lr:g}; 1e-3 is a safe start for Adam)"
+    )
+    return "; ".join(causes)
+
+
+def train(
+    model: VAE,
+    data: MNISTData,
+    config: TrainConfig,
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] | None = print,
+    extra: dict[str, Any] | None = None,
+) -> History:
+    """Train ``model`` on ``data.train_images`` by maximizing the ELBO with Adam.
+
+    Runs on the device the model is on. After every epoch it evaluates the negative ELBO on the
+    (fixed-binarization) test set, logs one line, and saves ``checkpoint`` if given. With
+    ``resume=True`` it continues from ``checkpoint``. ``extra`` is stored in the checkpoint as is.
+
+    Raises:
+        TrainingDiverged: the loss became NaN or infinite; training stops at once.
+        CheckpointError: ``resume`` found a checkpoint of another model or another run.
+    """
+    device = next(model.parameters()).device
+    if not resume:
+        torch.manual_seed(config.seed)
+    binarize_test: Binarize = "none" if config.binarize == "none" else "static"
+    train_batches = Batches(
+        data.train_images,
+        batch_size=config.batch_size,
+        binarize=config.binarize,
+        device=device,
+        seed=config.seed,
+    )
+    test_batches = Batches(
+        data.test_images, batch_size=1000, shuffle=False, binarize=binarize_test, device=device,
+        seed=TEST_BINARIZATION_SEED,
+    )  # fmt: skip
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    total_steps = config.epochs * len(train_batches)
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+        if config.lr_schedule == "cosine"
+        else None
+    )
+    history = History()
+
+    if resume:
+        if checkpoint is None:
+            raise ValueError("resume=True needs a checkpoint path")
+        state = load_checkpoint(checkpoint)
+        stored = VAEConfig(
+            **{**state["model_config"], "hidden_dims": tuple(state["model_config"]["hidden_dims"])}
+        )
+        if stored != model.config:
+            raise CheckpointError(
+                f"{checkpoint} holds a {stored.describe()} ({stored}); this model is a "
+                f"{model.config.describe()} ({model.config}). Resume with the same model settings."
+            )
+        if state["train_config"] != asdict(config):
+            raise CheckpointError(
+                f"{checkpoint} was trained with {state['train_config']}, not {asdict(config)}. "
+                "Resume with the same training settings, or start a new run with another --out."
+            )
+        if state.get("data_source") != data.source:
+            raise CheckpointError(
+                f"{checkpoint} was trained on {state.get('data_source')!r} data, "
+                f"this run has {data.source!r}."
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        history = History.from_dict(state["history"])
+        _set_rng_state(state["rng"], train_batches)
+        if log and history.epochs:
+            log(f"Resuming {checkpoint} after epoch {history.epochs} of {config.epochs}.")
+
+    model.train()
+    for epoch in range(history.epochs, config.epochs):
+        start = time.perf_counter()
+        totals = torch.zeros(3, dtype=torch.float64, device=device)
+        bar = tqdm(
+            train_batches,
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            leave=False,
+            disable=not progress,
+            mininterval=1,
+        )
+        for step, x in enumerate(bar):
+            out = model.loss(x)
+            if not torch.isfinite(out.loss):
+                mean, log_var = model.encode(x)
+                raise TrainingDiverged(
+                    f"Training stopped: the loss became {out.loss.item()} at epoch {epoch + 1}, "
+                    f"batch {step + 1} (reconstruction {out.reconstruction.item():.4g}, "
+                    f"KL {out.kl.item():.4g}). Likely cause: "
+                    f"{_diagnose(x, log_var, optimizer.param_groups[0]['lr'])}."
+                    + (f" The last good checkpoint is {checkpoint}." if checkpoint else "")
+                )
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            totals += torch.stack([out.loss, out.reconstruction, out.kl]).detach().double() * len(x)
+        train_loss, train_rec, train_kl = (totals / len(train_batches.images)).tolist()
+        test_loss, test_rec, test_kl = evaluate_elbo(model, test_batches, seed=config.seed)
+        seconds = time.perf_counter() - start
+        for name, value in zip(
+            (
+                "train_loss",
+                "train_reconstruction",
+                "train_kl",
+                "test_loss",
+                "test_reconstruction",
+                "test_kl",
+                "seconds",
+            ),
+            (train_loss, train_rec, train_kl, test_loss, test_rec, test_kl, seconds),
+            strict=True,
+        ):
+            getattr(history, name).append(value)
+        if checkpoint is not None:
+            save_checkpoint(
+                checkpoint,
+                {
+                    "model_config": model.config.to_dict(),
+                    "train_config": asdict(config),
+                    "data_source": data.source,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "history": history.to_dict(),
+                    "rng": _rng_state(train_batches),
+                    "extra": extra or {},
+                },
+            )
+        if log:
+            log(
+                f"epoch {epoch + 1:>3}/{config.epochs}: "
+                f"train {train_loss:7.2f}  test {test_loss:7.2f} "
+                f"(reconstruction {test_rec:6.2f} + KL {test_kl:5.2f}) nats  {seconds:5.1f} s"
+            )
+    return history
