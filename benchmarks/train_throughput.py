@@ -108,7 +108,8 @@ def main() -> None:
             f"This benchmark needs full MNIST in {root}/MNIST/raw (set VAE_TUTORIAL_DATA)."
         )
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, 784-400-20, batch {args.batch_size}"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"784-400-20, batch {args.batch_size}"
     )
     usual = usual_pipeline(root, args.epochs, args.batch_size)
     ours = package_loop(data, args.epochs, args.batch_size)

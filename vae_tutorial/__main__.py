@@ -348,7 +348,12 @@ def cmd_export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         for key in ("model_config", "train_config", "data_source", "model", "history")
     }
     save_checkpoint(args.out, {**slim, "extra": state.get("extra", {})})
-    print(f"Wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB, without optimizer state)")
+    source_record = _record_path(args.checkpoint)
+    record = json.loads(source_record.read_text()) if source_record.is_file() else {}
+    record["exported"] = {"command": _command(), "from": str(args.checkpoint)}
+    _write_json(_record_path(args.out), record)
+    size = args.out.stat().st_size / 1e6
+    print(f"Wrote {args.out} ({size:.1f} MB, without optimizer state) and its .json")
 
 
 def main(argv: list[str] | None = None) -> None:
