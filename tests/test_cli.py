@@ -34,13 +34,27 @@ def test_train_resume_evaluate_sample_export(tmp_path: Path) -> None:
     resumed = _run(
         "train", "--epochs", "2", "--out", str(out), "--resume", *common, env_data=tmp_path
     )
-    assert resumed.returncode != 0 and "trained with" in resumed.stderr, (
-        "a different epoch count is another run"
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Resuming" in resumed.stdout and "epoch   2/2" in resumed.stdout
+    assert "epoch   1/" not in resumed.stdout
+    other = _run(
+        "train",
+        "--epochs",
+        "3",
+        "--lr",
+        "0.01",
+        "--out",
+        str(out),
+        "--resume",
+        *common,
+        env_data=tmp_path,
     )
+    assert other.returncode != 0 and "trained with" in other.stderr
 
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["commands"][0].startswith("python -m vae_tutorial train --epochs 1")
-    assert record["epochs"] == 1 and record["model"]["latent_dim"] == 2
+    assert "--resume" in record["commands"][1] and len(record["commands"]) == 2
+    assert record["epochs"] == 2 and record["model"]["latent_dim"] == 2
     assert set(record["final"]) >= {"train_loss", "test_loss", "test_kl"}
 
     evaluated = _run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,40 @@ def test_load_model_names_both_configurations(small_mnist, tmp_path: Path) -> No
     (tmp_path / "text.pt").write_text("not a checkpoint")
     with pytest.raises(CheckpointError, match="not a readable"):
         load_model(tmp_path / "text.pt")
+
+
+def test_epoch_hook_and_extending_a_constant_schedule(small_mnist, tmp_path: Path) -> None:
+    path, seen = tmp_path / "run.pt", []
+    config = TrainConfig(epochs=1, batch_size=64)
+    train(_model(), small_mnist, config, checkpoint=path, progress=False, log=None)
+    model = _model()
+
+    def hook(epoch: int, m: VAE, history) -> None:
+        seen.append((epoch, history.epochs, m is model))
+
+    longer = TrainConfig(epochs=3, batch_size=64)
+    history = train(
+        model,
+        small_mnist,
+        longer,
+        checkpoint=path,
+        resume=True,
+        progress=False,
+        log=None,
+        on_epoch_end=hook,
+    )
+    assert history.epochs == 3 and seen == [(2, 2, True), (3, 3, True)]
+
+    cosine = tmp_path / "cosine.pt"
+    short = TrainConfig(epochs=1, batch_size=64, lr_schedule="cosine")
+    train(_model(), small_mnist, short, checkpoint=cosine, progress=False, log=None)
+    with pytest.raises(CheckpointError, match="cannot be extended"):
+        train(
+            _model(),
+            small_mnist,
+            replace(short, epochs=2),
+            checkpoint=cosine,
+            resume=True,
+            progress=False,
+            log=None,
+        )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -233,12 +233,16 @@ def train(
     progress: bool = True,
     log: Callable[[str], None] | None = print,
     extra: dict[str, Any] | None = None,
+    on_epoch_end: Callable[[int, VAE, History], None] | None = None,
 ) -> History:
     """Train ``model`` on ``data.train_images`` by maximizing the ELBO with Adam.
 
     Runs on the device the model is on. After every epoch it evaluates the negative ELBO on the
     (fixed-binarization) test set, logs one line, and saves ``checkpoint`` if given. With
     ``resume=True`` it continues from ``checkpoint``. ``extra`` is stored in the checkpoint as is.
+    ``on_epoch_end(epoch, model, history)`` runs after each epoch (``epoch`` counts from 1), for
+    example to draw samples; it must not consume the global random stream if the run is to resume
+    exactly (use ``torch.random.fork_rng`` or a ``torch.Generator``).
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite; training stops at once.
@@ -280,10 +284,17 @@ def train(
                 f"{checkpoint} holds a {stored.describe()} ({stored}); this model is a "
                 f"{model.config.describe()} ({model.config}). Resume with the same model settings."
             )
-        if state["train_config"] != asdict(config):
+        stored_config = TrainConfig(**state["train_config"])
+        if replace(stored_config, epochs=config.epochs) != config:
             raise CheckpointError(
-                f"{checkpoint} was trained with {state['train_config']}, not {asdict(config)}. "
+                f"{checkpoint} was trained with {stored_config}, not {config}. "
                 "Resume with the same training settings, or start a new run with another --out."
+            )
+        if config.epochs != stored_config.epochs and config.lr_schedule != "constant":
+            raise CheckpointError(
+                f"{checkpoint} uses a {config.lr_schedule} schedule planned for "
+                f"{stored_config.epochs} epochs; it cannot be extended to {config.epochs}. "
+                "Start a new run instead."
             )
         if state.get("data_source") != data.source:
             raise CheckpointError(
@@ -365,4 +376,6 @@ def train(
                 f"train {train_loss:7.2f}  test {test_loss:7.2f} "
                 f"(reconstruction {test_rec:6.2f} + KL {test_kl:5.2f}) nats  {seconds:5.1f} s"
             )
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, model, history)
     return history
