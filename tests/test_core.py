@@ -88,3 +88,15 @@ def test_expected_ink_check(capsys: pytest.CaptureFixture[str]) -> None:
     for hint, answer in wrong.items():
         with pytest.raises(exercises.ExerciseError, match=hint):
             exercises.check_expected_ink(answer)
+
+
+def test_show_source_can_show_one_passage() -> None:
+    from vae_tutorial.data import Batches
+
+    shown = vae_tutorial.show_source(
+        Batches.__iter__, start="for i in range", stop="if self.with_labels"
+    )
+    assert shown.data.startswith("```python\nfor i in range(len(self)):")
+    assert "with_labels" not in shown.data
+    with pytest.raises(ValueError, match="does not occur"):
+        vae_tutorial.show_source(Batches.__iter__, start="no such line")

@@ -225,3 +225,13 @@ def test_epoch_hook_and_extending_a_constant_schedule(small_mnist, tmp_path: Pat
             progress=False,
             log=None,
         )
+
+
+def test_reference_checkpoints_are_found_in_the_checkout() -> None:
+    from vae_tutorial.train import reference_checkpoint
+
+    path = reference_checkpoint("mnist_latent2")
+    assert path.is_file() and path.with_suffix(".json").is_file()
+    assert load_model(path).config == VAEConfig(latent_dim=2, hidden_dims=(256,))
+    with pytest.raises(CheckpointError, match="not found"):
+        reference_checkpoint("no_such_model")

@@ -53,14 +53,28 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def show_source(obj: object) -> object:
+def show_source(obj: object, start: str | None = None, stop: str | None = None) -> object:
     """Render the source of a package function or class as a highlighted code block.
 
-    Chapters call this instead of pasting code, so what the reader sees is what runs.
+    Chapters call this instead of pasting code, so what the reader sees is what runs. With
+    ``start`` and ``stop``, show only the lines from the first one containing ``start`` up to
+    (not including) the next one containing ``stop``.
     """
     import inspect
     import textwrap
 
     from IPython.display import Markdown
 
-    return Markdown(f"```python\n{textwrap.dedent(inspect.getsource(obj)).rstrip()}\n```")
+    lines = textwrap.dedent(inspect.getsource(obj)).splitlines()
+    first = next((i for i, line in enumerate(lines) if start in line), None) if start else 0
+    if first is None:
+        raise ValueError(f"{start!r} does not occur in the source of {obj!r}")
+    last = (
+        next((i for i in range(first + 1, len(lines)) if stop in lines[i]), None)
+        if stop
+        else len(lines)
+    )
+    if last is None:
+        raise ValueError(f"{stop!r} does not occur after {start!r} in the source of {obj!r}")
+    code = textwrap.dedent("\n".join(lines[first:last])).rstrip()
+    return Markdown(f"```python\n{code}\n```")

@@ -49,6 +49,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show "(default: ...)" for options that have a meaningful default, and only once."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data-root",
@@ -60,9 +69,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--device",
         choices=["auto", "cpu", "cuda", "mps"],
         default="auto",
-        help="where to run (default: auto)",
+        help="where to run",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
@@ -75,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="{train,evaluate,sample,export}"
     )
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _HelpFormatter
 
     t = sub.add_parser(
         "train", help="train a VAE on MNIST and save a checkpoint", formatter_class=fmt
@@ -148,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG file to write")
     s.add_argument("--seed", type=int, default=0, help="random seed")
 
-    x = sub.add_parser("export", help="copy a checkpoint without its optimizer state (for sharing)")
+    x = sub.add_parser(
+        "export",
+        help="copy a checkpoint without its optimizer state (for sharing)",
+        formatter_class=fmt,
+    )
     x.add_argument("checkpoint", type=Path, help="training checkpoint")
     x.add_argument("out", type=Path, help="model-only checkpoint to write")
     return parser

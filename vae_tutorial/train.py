@@ -33,6 +33,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "load_model",
+    "reference_checkpoint",
 ]
 
 FORMAT = "vae_tutorial.checkpoint/1"
@@ -379,3 +380,39 @@ def train(
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, model, history)
     return history
+
+
+def reference_checkpoint(name: str, repo_url: str | None = None, branch: str = "main") -> Path:
+    """Path to one of the book's reference checkpoints, ``checkpoints/<name>.pt``.
+
+    In a checkout the file is used where it is. Elsewhere (Colab), it and its ``.json`` record are
+    downloaded once from ``repo_url`` (the notebooks pass the repository URL of ``_config.yml``)
+    into ``~/.cache/vae_tutorial``.
+    """
+    local = Path(__file__).resolve().parent.parent / "checkpoints" / f"{name}.pt"
+    if local.is_file():
+        return local
+    cached = Path.home() / ".cache" / "vae_tutorial" / f"{name}.pt"
+    if cached.is_file():
+        return cached
+    if repo_url is None:
+        raise CheckpointError(
+            f"Reference checkpoint {name!r} not found at {local}, and no repository URL given."
+        )
+    import urllib.request
+
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".json", ".pt"):
+        url = f"{repo_url.rstrip('/')}/raw/{branch}/checkpoints/{name}{suffix}"
+        tmp = cached.with_name(f".{name}{suffix}.tmp")
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                tmp.write_bytes(response.read())
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            raise CheckpointError(
+                f"Could not download the reference checkpoint from {url} ({err}). "
+                "Retrain it instead (set RETRAIN = True), or copy checkpoints/ from the repository."
+            ) from err
+        os.replace(tmp, cached.with_suffix(suffix))
+    return cached
