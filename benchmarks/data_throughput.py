@@ -9,26 +9,19 @@ so this isolates the cost of the data pipeline. Run: ``python benchmarks/data_th
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import torch
+from usual_pipeline import torchvision_mnist
 
-from vae_tutorial.data import MNIST_FILES, Batches, default_data_root, load_mnist
+from vae_tutorial.data import Batches, default_data_root, load_mnist
 
 
 def usual_pipeline(root: Path, batch_size: int, workers: int) -> tuple[int, float]:
     from torch.utils.data import DataLoader
-    from torchvision import datasets, transforms
 
-    with tempfile.TemporaryDirectory() as tmp:  # torchvision extracts next to the files
-        raw = Path(tmp) / "MNIST" / "raw"
-        raw.mkdir(parents=True)
-        for name in MNIST_FILES:
-            shutil.copy(root / "MNIST" / "raw" / name, raw / name)
-        dataset = datasets.MNIST(tmp, train=True, download=True, transform=transforms.ToTensor())
+    with torchvision_mnist(root) as dataset:
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers)
         start = time.perf_counter()
         n = 0

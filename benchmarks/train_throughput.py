@@ -13,16 +13,15 @@ Run: ``python benchmarks/train_throughput.py [--threads N]``.
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from usual_pipeline import torchvision_mnist
 
-from vae_tutorial.data import MNIST_FILES, MNISTData, default_data_root, load_mnist
+from vae_tutorial.data import MNISTData, default_data_root, load_mnist
 from vae_tutorial.model import VAE, VAEConfig
 from vae_tutorial.train import TrainConfig, train
 
@@ -47,14 +46,8 @@ class ExampleVAE(nn.Module):
 
 def usual_pipeline(root: Path, epochs: int, batch_size: int) -> float:
     from torch.utils.data import DataLoader
-    from torchvision import datasets, transforms
 
-    with tempfile.TemporaryDirectory() as tmp:  # torchvision extracts next to the files
-        raw = Path(tmp) / "MNIST" / "raw"
-        raw.mkdir(parents=True)
-        for name in MNIST_FILES:
-            shutil.copy(root / "MNIST" / "raw" / name, raw / name)
-        dataset = datasets.MNIST(tmp, train=True, download=True, transform=transforms.ToTensor())
+    with torchvision_mnist(root) as dataset:
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=True)
         torch.manual_seed(1)
         model = ExampleVAE()
