@@ -277,6 +277,7 @@ def cmd_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
             "training": asdict(train_config),
             "data": data.describe(),
             "device": device.type,
+            "threads": torch.get_num_threads(),
             "torch": torch.__version__,
             "epochs": history.epochs,
             "minutes": round(minutes, 2),
