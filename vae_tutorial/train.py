@@ -181,9 +181,7 @@ def load_model(
 ) -> VAE:
     """Build the VAE stored in a checkpoint. With ``config``, insist that it matches the file's."""
     state = load_checkpoint(path)
-    stored = VAEConfig(
-        **{**state["model_config"], "hidden_dims": tuple(state["model_config"]["hidden_dims"])}
-    )
+    stored = VAEConfig(**state["model_config"])
     if config is not None and config != stored:
         raise CheckpointError(
             f"{path} holds a different model: the checkpoint is {stored.describe()} ({stored}), "
@@ -277,9 +275,7 @@ def train(
         if checkpoint is None:
             raise ValueError("resume=True needs a checkpoint path")
         state = load_checkpoint(checkpoint)
-        stored = VAEConfig(
-            **{**state["model_config"], "hidden_dims": tuple(state["model_config"]["hidden_dims"])}
-        )
+        stored = VAEConfig(**state["model_config"])
         if stored != model.config:
             raise CheckpointError(
                 f"{checkpoint} holds a {stored.describe()} ({stored}); this model is a "
