@@ -47,6 +47,8 @@ MNIST_FILES: dict[str, str] = {
 
 FALLBACK_TRAIN_SIZE = 4_000
 FALLBACK_SPLIT_SEED = 0
+TEST_BINARIZATION_SEED = 2026
+"""Seed of the one fixed Bernoulli binarization of the test set used by every evaluation."""
 Binarize = Literal["none", "dynamic", "static"]
 
 

@@ -15,8 +15,8 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from vae_tutorial.data import Batches
-from vae_tutorial.losses import bernoulli_log_likelihood, gaussian_log_density
+from vae_tutorial.data import TEST_BINARIZATION_SEED, Batches
+from vae_tutorial.losses import bernoulli_log_likelihood, gaussian_kl, gaussian_log_density
 from vae_tutorial.model import VAE
 
 __all__ = ["iwae_bound", "log_likelihood", "kl_per_dimension", "active_units"]
@@ -62,7 +62,7 @@ def log_likelihood(
     *,
     batch_size: int = 100,
     seed: int = 0,
-    binarization_seed: int = 2026,
+    binarization_seed: int = TEST_BINARIZATION_SEED,
     progress: bool = False,
 ) -> torch.Tensor:
     """L_k for every image (``uint8``, binarized once, with a fixed seed): ``(N,)`` float64, CPU.
@@ -98,11 +98,17 @@ def _posterior_means_and_kl(
     device = next(model.parameters()).device
     means, kls = [], []
     for x in Batches(
-        images, batch_size=batch_size, shuffle=False, binarize="static", device=device, seed=2026
+        images,
+        batch_size=batch_size,
+        shuffle=False,
+        binarize="static",
+        device=device,
+        seed=TEST_BINARIZATION_SEED,
     ):
         mean, log_var = model.encode(x)
         means.append(mean.cpu())
-        kls.append((-0.5 * (1 + log_var - mean.pow(2) - log_var.exp())).cpu())  # per dimension
+        # gaussian_kl sums over the last dimension; give each latent dimension its own
+        kls.append(gaussian_kl(mean.unsqueeze(-1), log_var.unsqueeze(-1)).cpu())
     return torch.cat(means), torch.cat(kls)
 
 

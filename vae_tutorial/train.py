@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from vae_tutorial.data import Batches, Binarize, MNISTData
+from vae_tutorial.data import TEST_BINARIZATION_SEED, Batches, Binarize, MNISTData
 from vae_tutorial.model import VAE, VAEConfig
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
 ]
 
 FORMAT = "vae_tutorial.checkpoint/1"
-TEST_BINARIZATION_SEED = 2026  # one fixed binarization of the test set, the same for every run
 
 
 class TrainingDiverged(RuntimeError):
