@@ -119,6 +119,12 @@ def test_page_renders_offline(site: str, browser, page_path: str) -> None:
         " return img.decode().catch(() => null); }))"
     )
 
+    views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
+    if page_path == "chapters/06_training.html":
+        assert views, "the training chapter's progress bar (a saved widget) is not in the page"
+    if views:
+        page.wait_for_selector("main .jupyter-widgets", state="visible", timeout=20_000)
+
     text = page.inner_text("main")
     raw = [m for m in RAW_MATH if m in text]
     assert not raw, f"{page_path}: untypeset TeX left in the text: {raw}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -101,14 +102,31 @@ def test_resume_rejects_another_model_or_run(small_mnist, tmp_path: Path) -> Non
               progress=False, log=None)  # fmt: skip
 
 
-def test_nan_stops_training_with_a_diagnosis(small_mnist, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nan_stops_training_with_a_diagnosis(
+    small_mnist, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     model = _model()
     original = model.decode
     monkeypatch.setattr(model, "decode", lambda z: original(z) * float("nan"))
     with pytest.raises(
-        TrainingDiverged, match=r"the loss became nan at epoch 1, batch 1.*learning rate"
+        TrainingDiverged,
+        match=r"stopped at epoch 1, batch 1: the loss became nan.*learning rate.*checkpoint is ",
     ):
-        train(model, small_mnist, TrainConfig(epochs=1, batch_size=64), progress=False, log=None)
+        train(model, small_mnist, TrainConfig(epochs=1, batch_size=64),
+              checkpoint=tmp_path / "run.pt", progress=False, log=None)  # fmt: skip
+
+
+def test_one_progress_bar_for_the_run_and_log_lines_intact(
+    small_mnist, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train(_model(), small_mnist, TrainConfig(epochs=2, batch_size=64), progress=True, log=print)
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["epoch   1/2", "epoch   2/2"]
+    assert all(re.search(r"train +\d+\.\d\d  test +\d+\.\d\d = rec .* \+ KL ", x) for x in lines)
+    final = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert final.startswith("epoch 2/2: 100%") and "img/s" in final
+    assert re.search(r", test \d+\.\d\d\]$", final), final  # the last test -ELBO
 
 
 def test_nan_from_an_exploding_learning_rate_is_caught(small_mnist) -> None:

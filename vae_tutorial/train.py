@@ -221,6 +221,44 @@ def _diagnose(x: torch.Tensor, log_var: torch.Tensor | None, lr: float) -> str:
     return "; ".join(causes)
 
 
+def train_epoch(
+    model: VAE,
+    batches: Batches,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    on_step: Callable[[int], object] | None = None,
+) -> tuple[float, float, float]:
+    """One pass over ``batches``, one optimizer step per batch on the batch-averaged negative ELBO.
+
+    Returns the epoch's average negative ELBO, reconstruction term and KL term per example (nats),
+    measured on each batch before its step. ``on_step(batch_size)`` runs after every step (the
+    progress bar's ``update``).
+
+    Raises:
+        TrainingDiverged: the loss of a batch was NaN or infinite (nothing is stepped then).
+    """
+    totals = torch.zeros(3, dtype=torch.float64, device=next(model.parameters()).device)
+    for step, x in enumerate(batches):
+        out = model.loss(x)
+        if not torch.isfinite(out.loss):
+            _, log_var = model.encode(x)
+            raise TrainingDiverged(
+                f"batch {step + 1}: the loss became {out.loss.item()} "
+                f"(reconstruction {out.reconstruction.item():.4g}, KL {out.kl.item():.4g}). "
+                f"Likely cause: {_diagnose(x, log_var, optimizer.param_groups[0]['lr'])}."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        totals += torch.stack([out.loss, out.reconstruction, out.kl]).detach().double() * len(x)
+        if on_step is not None:
+            on_step(len(x))
+    loss, reconstruction, kl = (totals / len(batches.images)).tolist()
+    return loss, reconstruction, kl
+
+
 def train(
     model: VAE,
     data: MNISTData,
@@ -307,73 +345,72 @@ def train(
             log(f"Resuming {checkpoint} after epoch {history.epochs} of {config.epochs}.")
 
     model.train()
-    for epoch in range(history.epochs, config.epochs):
-        start = time.perf_counter()
-        totals = torch.zeros(3, dtype=torch.float64, device=device)
-        bar = tqdm(
-            train_batches,
-            desc=f"epoch {epoch + 1}/{config.epochs}",
-            leave=False,
-            disable=not progress,
-            mininterval=1,
-        )
-        for step, x in enumerate(bar):
-            out = model.loss(x)
-            if not torch.isfinite(out.loss):
-                mean, log_var = model.encode(x)
-                raise TrainingDiverged(
-                    f"Training stopped: the loss became {out.loss.item()} at epoch {epoch + 1}, "
-                    f"batch {step + 1} (reconstruction {out.reconstruction.item():.4g}, "
-                    f"KL {out.kl.item():.4g}). Likely cause: "
-                    f"{_diagnose(x, log_var, optimizer.param_groups[0]['lr'])}."
-                    + (f" The last good checkpoint is {checkpoint}." if checkpoint else "")
+    n_train = len(train_batches.images)
+    bar = tqdm(  # one bar for the whole run, in training images; tqdm.auto: a widget in notebooks
+        total=config.epochs * n_train,
+        initial=history.epochs * n_train,
+        desc=f"epoch {min(history.epochs + 1, config.epochs)}/{config.epochs}",
+        unit="img",
+        unit_scale=True,
+        disable=not progress,
+        mininterval=1,
+    )
+    try:
+        for epoch in range(history.epochs, config.epochs):
+            start = time.perf_counter()
+            bar.set_description(f"epoch {epoch + 1}/{config.epochs}", refresh=False)
+            try:
+                train_loss, train_rec, train_kl = train_epoch(
+                    model, train_batches, optimizer, scheduler, on_step=bar.update
                 )
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            totals += torch.stack([out.loss, out.reconstruction, out.kl]).detach().double() * len(x)
-        train_loss, train_rec, train_kl = (totals / len(train_batches.images)).tolist()
-        test_loss, test_rec, test_kl = evaluate_elbo(model, test_batches, seed=config.seed)
-        seconds = time.perf_counter() - start
-        for name, value in zip(
-            (
-                "train_loss",
-                "train_reconstruction",
-                "train_kl",
-                "test_loss",
-                "test_reconstruction",
-                "test_kl",
-                "seconds",
-            ),
-            (train_loss, train_rec, train_kl, test_loss, test_rec, test_kl, seconds),
-            strict=True,
-        ):
-            getattr(history, name).append(value)
-        if checkpoint is not None:
-            save_checkpoint(
-                checkpoint,
-                {
-                    "model_config": model.config.to_dict(),
-                    "train_config": asdict(config),
-                    "data_source": data.source,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                    "history": history.to_dict(),
-                    "rng": _rng_state(train_batches),
-                    "extra": extra or {},
-                },
-            )
-        if log:
-            log(
-                f"epoch {epoch + 1:>3}/{config.epochs}: "
-                f"train {train_loss:7.2f}  test {test_loss:7.2f} "
-                f"(reconstruction {test_rec:6.2f} + KL {test_kl:5.2f}) nats  {seconds:5.1f} s"
-            )
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, model, history)
+            except TrainingDiverged as error:
+                where = f"Training stopped at epoch {epoch + 1}, {error}"
+                last = f" The last good checkpoint is {checkpoint}." if checkpoint else ""
+                raise TrainingDiverged(where + last) from None
+            test_loss, test_rec, test_kl = evaluate_elbo(model, test_batches, seed=config.seed)
+            seconds = time.perf_counter() - start
+            for name, value in zip(
+                (
+                    "train_loss",
+                    "train_reconstruction",
+                    "train_kl",
+                    "test_loss",
+                    "test_reconstruction",
+                    "test_kl",
+                    "seconds",
+                ),
+                (train_loss, train_rec, train_kl, test_loss, test_rec, test_kl, seconds),
+                strict=True,
+            ):
+                getattr(history, name).append(value)
+            if checkpoint is not None:
+                save_checkpoint(
+                    checkpoint,
+                    {
+                        "model_config": model.config.to_dict(),
+                        "train_config": asdict(config),
+                        "data_source": data.source,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                        "history": history.to_dict(),
+                        "rng": _rng_state(train_batches),
+                        "extra": extra or {},
+                    },
+                )
+            bar.set_postfix_str(f"test {test_loss:.2f}", refresh=False)  # -ELBO, nats
+            if log:
+                line = (  # -ELBO in nats per digit; the test one split into its two terms
+                    f"epoch {epoch + 1:>3}/{config.epochs}: train {train_loss:6.2f}  "
+                    f"test {test_loss:6.2f} = rec {test_rec:6.2f} + KL {test_kl:5.2f}  "
+                    f"({seconds:.1f} s)"
+                )
+                with bar.external_write_mode():  # keeps a terminal bar from tearing the line
+                    log(line)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, model, history)
+    finally:
+        bar.close()
     return history
 
 
