@@ -57,6 +57,19 @@ def test_train_resume_evaluate_sample_export(tmp_path: Path) -> None:
     assert record["epochs"] == 2 and record["model"]["latent_dim"] == 2
     assert set(record["final"]) >= {"train_loss", "test_loss", "test_kl"}
 
+    second = tmp_path / "runs" / "second.pt"
+    cycle = ["train", "--epochs", "1", "--lr", "3e-4", "--out", str(second)]
+    mismatch = _run(*cycle, "--init-from", str(out), "--no-progress", env_data=tmp_path)
+    assert mismatch.returncode == 2 and "--init-from" in mismatch.stderr
+    assert "784-32-2" in mismatch.stderr and "784-400-20" in mismatch.stderr
+    warm = _run(*cycle, "--init-from", str(out), *common, env_data=tmp_path)
+    assert warm.returncode == 0, warm.stderr
+    chained = json.loads(second.with_suffix(".json").read_text())
+    assert chained["commands"][:2] == record["commands"] and "--init-from" in chained["commands"][2]
+    assert chained["initialized_from"]["epochs"] == 2 and chained["epochs"] == 1
+    # it starts where the first run ended: its first epoch beats a fresh model's first epoch
+    assert chained["history"]["train_loss"][0] < record["history"]["train_loss"][0]
+
     evaluated = _run(
         "evaluate", str(out), "--k", "1", "5", "--n-test", "50", "--no-progress", env_data=tmp_path
     )

@@ -124,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="pixel binarization",
     )
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    t.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        metavar="CHECKPOINT",
+        help="start from this checkpoint's weights (same model settings) with a fresh optimizer "
+        "and schedule, e.g. for a second learning-rate cycle; its record's commands are kept",
+    )
     _add_common(t)
 
     e = sub.add_parser(
@@ -219,6 +227,27 @@ def _command() -> str:
     return shlex.join(["python", "-m", "vae_tutorial", *sys.argv[1:]])
 
 
+def _initialize(parser: argparse.ArgumentParser, model: VAE, checkpoint: Path) -> dict[str, Any]:
+    """Load ``checkpoint``'s weights into ``model``; return the start of the new run's record."""
+    if not checkpoint.is_file():
+        parser.error(f"--init-from {checkpoint}: no such checkpoint file.")
+    try:
+        model.load_state_dict(load_model(checkpoint, config=model.config).state_dict())
+    except CheckpointError as err:
+        parser.error(f"--init-from: {err} Pass the model settings it was trained with.")
+    source = _record_path(checkpoint)
+    earlier = json.loads(source.read_text()) if source.is_file() else {}
+    return {
+        "commands": earlier.get("commands", []),
+        "initialized_from": {
+            "checkpoint": str(checkpoint),
+            "epochs": earlier.get("epochs"),
+            "minutes": earlier.get("minutes"),
+            "final": earlier.get("final"),
+        },
+    }
+
+
 def cmd_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     _check_writable(parser, "--out", args.out)
     if args.resume and not args.out.is_file():
@@ -247,6 +276,8 @@ def cmd_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
     model = VAE(model_config).to(device)
     record_path = _record_path(args.out)
     record = json.loads(record_path.read_text()) if args.resume and record_path.is_file() else {}
+    if args.init_from is not None and not args.resume:
+        record = _initialize(parser, model, args.init_from)
     print(
         f"Training a {model_config.describe()} "
         f"({sum(p.numel() for p in model.parameters()):,} parameters)"
