@@ -217,6 +217,12 @@ def _record_path(checkpoint: Path) -> Path:
     return checkpoint.with_suffix(".json")
 
 
+def _read_record(checkpoint: Path) -> dict[str, Any]:
+    """The JSON record beside ``checkpoint``, or an empty one if there is none."""
+    path = _record_path(checkpoint)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def _write_json(path: Path, record: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
@@ -229,14 +235,11 @@ def _command() -> str:
 
 def _initialize(parser: argparse.ArgumentParser, model: VAE, checkpoint: Path) -> dict[str, Any]:
     """Load ``checkpoint``'s weights into ``model``; return the start of the new run's record."""
-    if not checkpoint.is_file():
-        parser.error(f"--init-from {checkpoint}: no such checkpoint file.")
     try:
         model.load_state_dict(load_model(checkpoint, config=model.config).state_dict())
     except CheckpointError as err:
-        parser.error(f"--init-from: {err} Pass the model settings it was trained with.")
-    source = _record_path(checkpoint)
-    earlier = json.loads(source.read_text()) if source.is_file() else {}
+        parser.error(f"--init-from: {err}")
+    earlier = _read_record(checkpoint)
     return {
         "commands": earlier.get("commands", []),
         "initialized_from": {
@@ -275,7 +278,7 @@ def cmd_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
     seed_everything(args.seed)
     model = VAE(model_config).to(device)
     record_path = _record_path(args.out)
-    record = json.loads(record_path.read_text()) if args.resume and record_path.is_file() else {}
+    record = _read_record(args.out) if args.resume else {}
     if args.init_from is not None and not args.resume:
         record = _initialize(parser, model, args.init_from)
     print(
@@ -358,7 +361,7 @@ def cmd_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     print(f"active units: {count} of {model.config.latent_dim}; total KL {kl.sum():.2f} nats")
     if not args.no_record:
         record_path = _record_path(args.checkpoint)
-        record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+        record = _read_record(args.checkpoint)
         record["evaluation"] = {
             "command": _command(),
             "test_digits": len(images),
@@ -393,8 +396,7 @@ def cmd_export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         for key in ("model_config", "train_config", "data_source", "model", "history")
     }
     save_checkpoint(args.out, {**slim, "extra": state.get("extra", {})})
-    source_record = _record_path(args.checkpoint)
-    record = json.loads(source_record.read_text()) if source_record.is_file() else {}
+    record = _read_record(args.checkpoint)
     record["exported"] = {"command": _command(), "from": str(args.checkpoint)}
     _write_json(_record_path(args.out), record)
     size = args.out.stat().st_size / 1e6
