@@ -69,6 +69,14 @@ def test_train_resume_evaluate_sample_export(tmp_path: Path) -> None:
     assert chained["initialized_from"]["epochs"] == 2 and chained["epochs"] == 1
     # it starts where the first run ended: its first epoch beats a fresh model's first epoch
     assert chained["history"]["train_loss"][0] < record["history"]["train_loss"][0]
+    # a third cycle counts the epochs and minutes of both before it
+    third = tmp_path / "runs" / "third.pt"
+    again = _run(*cycle[:-1], str(third), "--init-from", str(second), *common, env_data=tmp_path)
+    assert again.returncode == 0, again.stderr
+    chain = json.loads(third.with_suffix(".json").read_text())
+    assert len(chain["commands"]) == 4 and chain["initialized_from"]["epochs"] == 3
+    before = record["minutes"] + chained["minutes"]
+    assert abs(chain["initialized_from"]["minutes"] - before) <= 0.01
 
     evaluated = _run(
         "evaluate", str(out), "--k", "1", "5", "--n-test", "50", "--no-progress", env_data=tmp_path

@@ -234,18 +234,23 @@ def _command() -> str:
 
 
 def _initialize(parser: argparse.ArgumentParser, model: VAE, checkpoint: Path) -> dict[str, Any]:
-    """Load ``checkpoint``'s weights into ``model``; return the start of the new run's record."""
+    """Load ``checkpoint``'s weights into ``model``; return the start of the new run's record.
+
+    ``initialized_from`` counts the epochs and minutes of every cycle before this one, so a chain
+    of ``--init-from`` runs adds up: this run's own plus ``initialized_from``'s are the total.
+    """
     try:
         model.load_state_dict(load_model(checkpoint, config=model.config).state_dict())
     except CheckpointError as err:
         parser.error(f"--init-from: {err}")
     earlier = _read_record(checkpoint)
+    before = earlier.get("initialized_from") or {}
     return {
         "commands": earlier.get("commands", []),
         "initialized_from": {
             "checkpoint": str(checkpoint),
-            "epochs": earlier.get("epochs"),
-            "minutes": earlier.get("minutes"),
+            "epochs": (earlier.get("epochs") or 0) + (before.get("epochs") or 0),
+            "minutes": round((earlier.get("minutes") or 0.0) + (before.get("minutes") or 0.0), 2),
             "final": earlier.get("final"),
         },
     }
