@@ -2,8 +2,9 @@
 
 For the landing page and every page in ``_toc.yml``: MathJax typeset every equation (no raw
 ``\\[`` or ``$$`` left), every image loaded, the console is free of errors, nothing was fetched
-from outside the site, and notebook pages offer "Open in Colab". Screenshots are saved under
-``_build/screenshots/``. Build the site first (``make site`` or ``make book``).
+from outside the site, no code or output box needs a horizontal scroll bar on a 1440-px-wide
+screen (so no number hides off its edge), and notebook pages offer "Open in Colab". Screenshots are
+saved under ``_build/screenshots/``. Build the site first (``make site`` or ``make book``).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
             executable_path=_chromium(),
             headless=True,
             args=CHROMIUM_FLAGS,
-            viewport={"width": 1280, "height": 900},
+            viewport={"width": 1440, "height": 900},  # a common laptop width
         )
         yield context
         context.close()
@@ -139,6 +140,15 @@ def test_page_renders_offline(site: str, browser, page_path: str) -> None:
         ".filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
     )
     assert not broken, f"{page_path}: images that did not load: {broken}"
+
+    clipped = page.evaluate(
+        "() => [...document.querySelectorAll('main pre')]"
+        ".filter(e => e.scrollWidth > e.clientWidth + 1)"
+        ".map(e => e.innerText.split('\\n').reduce((a, b) => (b.length > a.length ? b : a)))"
+    )
+    assert not clipped, (
+        f"{page_path}: code or output wider than the page (shorten the line or wrap it): {clipped}"
+    )
 
     if page_path.startswith("chapters/"):
         colab = page.locator('a[href*="colab.research.google.com"]')

@@ -12,6 +12,9 @@ Widgets: pages whose notebook saved widget state (a tqdm bar, the explorers) nee
 points ``nb_ipywidgets_js`` at ``_static/jupyter-widgets/embed.js``, and this extension copies the
 vendored bundle (``book/_vendor/jupyter-widgets``, see its README) there after the build. It is not
 in ``html_static_path`` because Jupyter Book 1 would then load it on every page.
+
+Style: ``static/book.css`` (a stylesheet, no scripts) fits 100-column code to the page and wraps
+long lines of printed output, as Jupyter does.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from typing import Any
 
 from sphinx.application import Sphinx
 
-WIDGETS = Path(__file__).resolve().parent.parent / "_vendor" / "jupyter-widgets"
+HERE = Path(__file__).resolve().parent
+WIDGETS = HERE.parent / "_vendor" / "jupyter-widgets"
 
 
 def _drop_duplicate_scripts(
@@ -45,7 +49,13 @@ def _copy_widget_bundle(app: Sphinx, exception: Exception | None) -> None:
         shutil.copytree(WIDGETS, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.md"))
 
 
+def _add_stylesheet(app: Sphinx, config: Any) -> None:
+    config.html_static_path.append(str(HERE / "static"))
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("config-inited", _add_stylesheet)
+    app.add_css_file("book.css")
     app.connect("build-finished", _copy_widget_bundle)
     app.connect(
         "html-page-context", _drop_duplicate_scripts, priority=1000
