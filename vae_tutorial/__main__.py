@@ -283,9 +283,12 @@ def cmd_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
     seed_everything(args.seed)
     model = VAE(model_config).to(device)
     record_path = _record_path(args.out)
-    record = _read_record(args.out) if args.resume else {}
-    if args.init_from is not None and not args.resume:
+    if args.resume:  # the run's own record; its --init-from, if any, was applied at its start
+        record = _read_record(args.out)
+    elif args.init_from is not None:
         record = _initialize(parser, model, args.init_from)
+    else:
+        record = {}
     print(
         f"Training a {model_config.describe()} "
         f"({sum(p.numel() for p in model.parameters()):,} parameters)"
