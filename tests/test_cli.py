@@ -90,9 +90,23 @@ def test_train_resume_evaluate_sample_export(tmp_path: Path) -> None:
         <= evaluation["iwae"]["1"]["nll"] + 3 * evaluation["iwae"]["1"]["standard_error"]
     )
 
+    # another binarization of the test digits is recorded beside the main evaluation, once
+    for _ in range(2):
+        repeat = _run("evaluate", str(out), "--k", "5", "--n-test", "50", "--binarization-seed",
+                      "7", "--no-progress", env_data=tmp_path)  # fmt: skip
+        assert repeat.returncode == 0, repeat.stderr
+    again_record = json.loads(out.with_suffix(".json").read_text())
+    assert again_record["evaluation"] == evaluation
+    (repeated,) = again_record["evaluation_repeats"]
+    assert (repeated["seed"], repeated["binarization_seed"]) == (0, 7)
+    assert repeated["iwae"]["5"]["nll"] != evaluation["iwae"]["5"]["nll"]
+
     png = tmp_path / "samples.png"
     sampled = _run("sample", str(out), "--n", "16", "--out", str(png), env_data=tmp_path)
     assert sampled.returncode == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "decoder means" in sampled.stdout
+    drawn = _run("sample", str(out), "--n", "16", "--draws", "--out", str(png), env_data=tmp_path)
+    assert drawn.returncode == 0 and "binary draws" in drawn.stdout
 
     slim = tmp_path / "slim.pt"
     exported = _run("export", str(out), str(slim), env_data=tmp_path)

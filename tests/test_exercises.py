@@ -99,3 +99,69 @@ def test_score_function(capsys: pytest.CaptureFixture[str]) -> None:
     _rejects(ex.check_score_function, lambda f, mu, s, z: f(z) * (z - mu), "divide by sigma")
     _rejects(ex.check_score_function, lambda f, mu, s, z: f(z) * (z - mu) / s, "variance")
     _rejects(ex.check_score_function, lambda f, mu, s, z: torch.cos(z) + 2 * z, "pathwise")
+
+
+def test_count_parameters(capsys: pytest.CaptureFixture[str]) -> None:
+    def right(input_dim, hidden_dims, latent_dim):
+        widths = [input_dim, *hidden_dims]
+        encoder = sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+        heads = 2 * (widths[-1] * latent_dim + latent_dim)
+        back = [latent_dim, *reversed(hidden_dims), input_dim]
+        decoder = sum(a * b + b for a, b in zip(back[:-1], back[1:], strict=True))
+        return encoder + heads + decoder
+
+    def one_head(input_dim, hidden_dims, latent_dim):
+        return right(input_dim, hidden_dims, latent_dim) - (
+            [input_dim, *hidden_dims][-1] * latent_dim + latent_dim
+        )
+
+    _accepts(ex.check_count_parameters, right, capsys)
+    _rejects(ex.check_count_parameters, one_head, "two heads")
+    _rejects(ex.check_count_parameters, lambda i, h, d: right(i, h, d) + 1, "PyTorch counts")
+
+
+def test_train_step(capsys: pytest.CaptureFixture[str]) -> None:
+    def right(model, optimizer, x):
+        out = model.loss(x)
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+        return out.loss.item()
+
+    def no_zero_grad(model, optimizer, x):
+        out = model.loss(x)
+        out.loss.backward()
+        optimizer.step()
+        return out.loss.item()
+
+    def returns_tensor(model, optimizer, x):
+        out = model.loss(x)
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+        return out.loss
+
+    def no_step(model, optimizer, x):
+        out = model.loss(x)
+        optimizer.zero_grad()
+        out.loss.backward()
+        return out.loss.item()
+
+    _accepts(ex.check_train_step, right, capsys)
+    _rejects(ex.check_train_step, no_zero_grad, "zero_grad")
+    _rejects(ex.check_train_step, returns_tensor, "plain number")
+    _rejects(ex.check_train_step, no_step, "did not change")
+
+
+def test_iwae_from_log_weights(capsys: pytest.CaptureFixture[str]) -> None:
+    def right(log_w):
+        return torch.logsumexp(log_w, 0) - math.log(len(log_w))
+
+    _accepts(ex.check_iwae_from_log_weights, right, capsys)
+    _rejects(ex.check_iwae_from_log_weights, lambda w: w.mean(0), "averaged the log-weights")
+    _rejects(ex.check_iwae_from_log_weights, lambda w: torch.logsumexp(w, 0), "Subtract log k")
+    _rejects(
+        ex.check_iwae_from_log_weights,
+        lambda w: torch.log(torch.exp(w).mean(0)),
+        "underflow|Not yet",
+    )

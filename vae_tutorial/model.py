@@ -115,10 +115,21 @@ class VAE(nn.Module):
         return negative_elbo(logits, x, mean, log_var)
 
     @torch.no_grad()
+    def sample_means(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decoder means E[x | z] = sigmoid(decode(z)) for n draws z ~ p(z), ``(n, 784)``.
+
+        These are pixel *probabilities*, not images drawn from the model: each is the average
+        of all the binary images p(x|z) would generate for that z (see :meth:`sample`).
+        """
+        z = torch.randn(n, self.config.latent_dim, generator=generator)  # CPU: same on any device
+        return torch.sigmoid(self.decode(z.to(self.to_logits.weight.device)))
+
+    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw z from the prior and return the decoder's pixel probabilities, ``(n, 784)``."""
-        z = torch.randn(
-            n, self.config.latent_dim, generator=generator
-        )  # CPU noise: same on any device
-        z = z.to(self.to_logits.weight.device)
-        return torch.sigmoid(self.decode(z))
+        """Draws from the model, x ~ p(x) = E_z p(x|z): z ~ p(z), then x_j ~ Bernoulli(lambda_j).
+
+        Returns ``(n, 784)`` binary images (0. or 1.). The pixels are independent given z, so a
+        draw shows the speckle of a factorized likelihood; :meth:`sample_means` shows lambda.
+        """
+        means = self.sample_means(n, generator)
+        return torch.bernoulli(means.cpu(), generator=generator).to(means.device)

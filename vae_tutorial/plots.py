@@ -36,12 +36,13 @@ def show_digits(
     title: str | None = None,
     ax: Axes | None = None,
     labels: torch.Tensor | None = None,
+    row_labels: list[str] | None = None,
 ) -> Axes:
     """Tile digits into one image with ``torchvision.utils.make_grid``.
 
     ``images`` may be ``uint8`` in [0, 255] or float in [0, 1], shaped ``(N, 28, 28)``,
-    ``(N, 1, 28, 28)`` or flattened ``(N, 784)``. With ``labels``, each row's labels are printed
-    to the right of the grid.
+    ``(N, 1, 28, 28)`` or flattened ``(N, 784)``. With ``labels``, each row's digit labels are
+    printed to the right of the grid; with ``row_labels``, one name per row to its left.
     """
     images = images.detach().cpu()
     if images.dtype == torch.uint8:
@@ -53,16 +54,23 @@ def show_digits(
     ax.imshow(grid[0], cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
+    row_centres = [2 + 30 * r + 14 for r in range(rows)]  # make_grid: 2-pixel padding, 28 + 2
+    if row_labels is not None:
+        if len(row_labels) != rows:
+            raise ValueError(f"row_labels has {len(row_labels)} names for {rows} rows")
+        ax.set_yticks(row_centres, row_labels)
+        ax.tick_params(axis="y", length=0)
     if labels is not None:
         labels = labels.cpu().tolist()
-        ax.set_yticks([2 + 30 * r + 14 for r in range(rows)])
-        ax.yaxis.tick_right()
-        ax.set_yticklabels(
+        right = ax.secondary_yaxis("right") if row_labels is not None else ax
+        right.set_yticks(
+            row_centres,
             [" ".join(str(v) for v in labels[r * nrow : (r + 1) * nrow]) for r in range(rows)],
             fontsize=8,
             family="monospace",
         )
-        ax.tick_params(axis="y", length=0)
+        right.yaxis.tick_right()
+        right.tick_params(axis="y", length=0)
     if title:
         ax.set_title(title)
     return ax

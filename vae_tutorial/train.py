@@ -365,7 +365,12 @@ def train(
                 )
             except TrainingDiverged as error:
                 where = f"Training stopped at epoch {epoch + 1}, {error}"
-                last = f" The last good checkpoint is {checkpoint}." if checkpoint else ""
+                if checkpoint is None:
+                    last = ""
+                elif epoch > 0:  # the epochs before this one were saved
+                    last = f" The last good checkpoint (epoch {epoch}) is {checkpoint}."
+                else:
+                    last = " No checkpoint was written: the first epoch never finished."
                 raise TrainingDiverged(where + last) from None
             test_loss, test_rec, test_kl = evaluate_elbo(model, test_batches, seed=config.seed)
             seconds = time.perf_counter() - start
