@@ -80,3 +80,25 @@ def test_collapse_diagnostics(small_mnist) -> None:
             layer.bias.zero_()
     assert active_units(model, small_mnist.test_images)[0] == 0
     assert kl_per_dimension(model, small_mnist.test_images).abs().max() < 1e-6
+
+
+def test_log_weights_are_log_p_x_z_minus_log_q() -> None:
+    """Each log-weight is log p(x|z) + log p(z) - log q(z|x), checked with torch.distributions."""
+    from torch.distributions import Bernoulli, Independent, Normal
+
+    from vae_tutorial.evaluate import log_importance_weights
+    from vae_tutorial.model import VAE, VAEConfig
+
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(latent_dim=3, hidden_dims=(16,)))
+    x = torch.bernoulli(torch.full((2, 784), 0.2))
+    log_w = log_importance_weights(model, x, 5, generator=torch.Generator().manual_seed(1))
+    assert log_w.shape == (5, 2)
+    mean, log_var = model.encode(x)
+    eps = torch.randn((5, 2, 3), generator=torch.Generator().manual_seed(1))
+    z = mean + (0.5 * log_var).exp() * eps
+    q = Independent(Normal(mean, (0.5 * log_var).exp()), 1)
+    p_z = Independent(Normal(torch.zeros(3), torch.ones(3)), 1)
+    p_x = Independent(Bernoulli(logits=model.decode(z)), 1)
+    want = p_x.log_prob(x) + p_z.log_prob(z) - q.log_prob(z)
+    torch.testing.assert_close(log_w, want.detach(), rtol=1e-5, atol=1e-3)

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
-from vae_tutorial.records import format_command, read_record, training_totals, write_record
+import pytest
+
+from vae_tutorial.records import (
+    format_command,
+    read_record,
+    recorded_commands,
+    rerun,
+    training_totals,
+    write_record,
+)
 
 
 def test_write_then_read_round_trips_and_a_missing_record_is_empty(tmp_path: Path) -> None:
@@ -33,3 +44,31 @@ def test_training_totals_add_up_a_chain_of_runs() -> None:
     assert training_totals({"epochs": 20, "minutes": 1.5}) == (20, 1.5)
     chained = {"epochs": 600, "minutes": 40.0, "initialized_from": {"epochs": 1300, "minutes": 108}}
     assert training_totals(chained) == (1900, 148.0)
+
+
+def test_rerun_remakes_a_checkpoint_from_its_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Train, export and evaluate with the CLI; then remake all three from the record elsewhere."""
+    monkeypatch.setenv("VAE_TUTORIAL_DATA", str(tmp_path / "no-data"))  # the offline fallback
+    first = tmp_path / "first"
+    first.mkdir()
+    for argv in (
+        ["train", "--latent-dim", "2", "--hidden-dims", "16", "--epochs", "1",
+         "--batch-size", "256", "--out", "checkpoints/runs/tiny.pt", "--no-progress"],
+        ["export", "checkpoints/runs/tiny.pt", "checkpoints/tiny.pt"],
+        ["evaluate", "checkpoints/tiny.pt", "--k", "2", "--n-test", "20", "--no-progress"],
+    ):  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "vae_tutorial", *argv], cwd=first,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    record = read_record(first / "checkpoints" / "tiny.pt")
+    assert [c.split()[3] for c in recorded_commands(record)] == ["train", "export", "evaluate"]
+
+    rerun(record, tmp_path / "again")
+    again = read_record(tmp_path / "again" / "checkpoints" / "tiny.pt")
+    same = ("train_loss", "test_loss", "test_kl")  # everything but the seconds
+    assert [again["final"][k] for k in same] == [record["final"][k] for k in same]
+    assert again["evaluation"]["iwae"]["2"]["nll"] == record["evaluation"]["iwae"]["2"]["nll"]
+    with pytest.raises(RuntimeError, match="exists.*empty folder"):
+        rerun(record, tmp_path / "again")  # its files are there now: a clear error, not a crash

@@ -19,7 +19,35 @@ from vae_tutorial.data import TEST_BINARIZATION_SEED, Batches
 from vae_tutorial.losses import bernoulli_log_likelihood, gaussian_kl, gaussian_log_density
 from vae_tutorial.model import VAE
 
-__all__ = ["iwae_bound", "log_likelihood", "kl_per_dimension", "active_units"]
+__all__ = [
+    "log_importance_weights",
+    "iwae_bound",
+    "log_likelihood",
+    "kl_per_dimension",
+    "active_units",
+]
+
+
+@torch.no_grad()
+def log_importance_weights(
+    model: VAE, x: torch.Tensor, k: int, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """log w_i = log p(x, z_i) - log q(z_i | x) for k draws z_i ~ q(z|x): ``(k, batch)``, nats.
+
+    ``log p(x, z) = log p(x | z) + log N(z; 0, I)``. The noise is drawn on the CPU, so a seeded
+    ``generator`` gives the same weights on any device.
+    """
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    mean, log_var = model.encode(x)
+    eps = torch.randn((k, *mean.shape), generator=generator, dtype=mean.dtype).to(x.device)
+    z = mean + torch.exp(0.5 * log_var) * eps  # (k, batch, d)
+    zeros = torch.zeros_like(mean)
+    return (
+        bernoulli_log_likelihood(model.decode(z), x.expand(k, *x.shape))
+        + gaussian_log_density(z, zeros, zeros)
+        - gaussian_log_density(z, mean, log_var)
+    )
 
 
 @torch.no_grad()
@@ -31,26 +59,16 @@ def iwae_bound(
     chunk: int = 250,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """One estimate of L_k(x) per example, ``(batch,)``, in nats.
+    """One estimate of L_k(x) = log (1/k) sum_i w_i per example, ``(batch,)``, in nats.
 
-    The k samples are drawn ``chunk`` at a time and combined with a running log-sum-exp, so memory
+    The k weights are drawn ``chunk`` at a time and combined with a running log-sum-exp, so memory
     stays at ``chunk * batch * 784`` floats whatever k is.
     """
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    mean, log_var = model.encode(x)
-    std = torch.exp(0.5 * log_var)
     running = torch.full((len(x),), -math.inf, dtype=torch.float64, device=x.device)
-    zeros = torch.zeros_like(mean)
     for start in range(0, k, chunk):
-        c = min(chunk, k - start)
-        eps = torch.randn((c, *mean.shape), generator=generator, dtype=mean.dtype).to(x.device)
-        z = mean + std * eps  # (c, batch, d)
-        log_w = (
-            bernoulli_log_likelihood(model.decode(z), x.expand(c, *x.shape))
-            + gaussian_log_density(z, zeros, zeros)
-            - gaussian_log_density(z, mean, log_var)
-        )
+        log_w = log_importance_weights(model, x, min(chunk, k - start), generator=generator)
         running = torch.logaddexp(running, torch.logsumexp(log_w.double(), dim=0))
     return running - math.log(k)
 

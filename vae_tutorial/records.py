@@ -10,10 +10,20 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["record_path", "read_record", "write_record", "format_command", "training_totals"]
+__all__ = [
+    "record_path",
+    "read_record",
+    "write_record",
+    "format_command",
+    "training_totals",
+    "recorded_commands",
+    "rerun",
+]
 
 
 def record_path(checkpoint: str | os.PathLike[str]) -> Path:
@@ -58,3 +68,37 @@ def training_totals(record: dict[str, Any]) -> tuple[int, float]:
         record["epochs"] + (earlier.get("epochs") or 0),
         record["minutes"] + (earlier.get("minutes") or 0.0),
     )
+
+
+def recorded_commands(record: dict[str, Any]) -> list[str]:
+    """Every command a record holds, in an order that remakes it: train, export, evaluate."""
+    commands = list(record.get("commands", []))
+    if "exported" in record:
+        commands.append(record["exported"]["command"])
+    if "evaluation" in record:
+        commands.append(record["evaluation"]["command"])
+    return commands + [repeat["command"] for repeat in record.get("evaluation_repeats", [])]
+
+
+def rerun(record: dict[str, Any], workdir: str | os.PathLike[str]) -> None:
+    """Run a record's commands again, in order, inside ``workdir``, printing their output.
+
+    The paths in the commands are relative (``checkpoints/runs/...``), so everything is written
+    under ``workdir`` and the committed reference files are left alone.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    for command in recorded_commands(record):
+        argv = shlex.split(command)
+        if argv[:3] != ["python", "-m", "vae_tutorial"]:
+            raise ValueError(f"not a vae_tutorial command: {command!r}")
+        print(f"$ {command}", flush=True)
+        done = subprocess.run(
+            [sys.executable, *argv[1:]], cwd=workdir, capture_output=True, text=True
+        )
+        print(done.stdout, end="", flush=True)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"`{command}` failed in {workdir} (exit {done.returncode}):\n{done.stderr.strip()}"
+                "\nIf a file it writes exists already, rerun in an empty folder."
+            )
