@@ -32,3 +32,53 @@ def test_pathwise_has_lower_variance() -> None:
 def test_pathwise_is_exact_for_a_linear_objective() -> None:
     g = pathwise_gradients(lambda z: 3 * z, 0.0, 1.0, 10, torch.Generator().manual_seed(0))
     torch.testing.assert_close(g[:, 0], torch.full((10,), 3.0, dtype=torch.float64))
+
+
+def test_closed_form_variances_match_monte_carlo() -> None:
+    from vae_tutorial.gradients import (
+        pathwise_variance_of_square,
+        score_function_variance_of_square,
+    )
+
+    mu, sigma, n = 1.5, 0.7, 1_000_000
+    for baseline in (0.0, mu**2 + sigma**2):
+        shifted = score_function_gradients(
+            lambda z, c=baseline: z**2 - c, mu, sigma, n, torch.Generator().manual_seed(2)
+        )
+        torch.testing.assert_close(
+            shifted.var(0),
+            score_function_variance_of_square(mu, sigma, baseline),
+            rtol=0.03,
+            atol=0,
+        )
+    path = pathwise_gradients(objective, mu, sigma, n, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(
+        path.var(0), pathwise_variance_of_square(mu, sigma), rtol=0.01, atol=0
+    )
+
+
+def test_closed_form_variances_at_the_chapter_point() -> None:
+    from vae_tutorial.gradients import (
+        pathwise_variance_of_square,
+        score_function_variance_of_square,
+    )
+
+    score = score_function_variance_of_square(1.5, 0.7)
+    path = pathwise_variance_of_square(1.5, 0.7)
+    torch.testing.assert_close(path, torch.tensor([1.96, 12.92], dtype=torch.float64))
+    assert 25.0 < (score / path)[0].item() < 25.2  # the ratio for d/dmu is about 25
+
+
+def test_encoder_mean_gradients_agree_on_average() -> None:
+    from vae_tutorial.gradients import encoder_mean_gradients
+    from vae_tutorial.model import VAE, VAEConfig
+
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(latent_dim=3, hidden_dims=(32,)))
+    x = torch.bernoulli(torch.full((784,), 0.2), generator=torch.Generator().manual_seed(1))
+    est = encoder_mean_gradients(model, x, 200_000, torch.Generator().manual_seed(2))
+    assert est.f.shape == (200_000,) and est.pathwise.shape == est.grad_log_q.shape == (200_000, 3)
+    score = (est.f - est.f.mean())[:, None] * est.grad_log_q
+    stderr = (score.std(0) ** 2 + est.pathwise.std(0) ** 2).sqrt() / math.sqrt(200_000)
+    assert ((score.mean(0) - est.pathwise.mean(0)).abs() < 4 * stderr).all()
+    assert (score.var(0) > est.pathwise.var(0)).all()

@@ -91,3 +91,23 @@ def test_bad_shapes_and_sigma_are_rejected() -> None:
         LinearGaussian(torch.ones(2, 1), torch.zeros(2), 0.0)
     with pytest.raises(ValueError, match=r"W must be \(D, d\)"):
         LinearGaussian(torch.ones(2, 1), torch.zeros(3), 1.0)
+
+
+def test_one_sampler_behind_both_estimators() -> None:
+    x = X[0]
+    log_w = MODEL.importance_log_weights(x, 5, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(log_w, MODEL.log_marginal(x).expand(5))  # r = posterior: all p(x)
+    naive = MODEL.naive_log_marginal(x, 1000, torch.Generator().manual_seed(1))
+    z = torch.randn(1000, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    by_hand = torch.logsumexp(MODEL.log_likelihood(x, z), 0) - math.log(1000)
+    torch.testing.assert_close(naive, by_hand)
+
+
+def test_log_of_an_unbiased_estimate_is_biased_down() -> None:
+    x = X[0]
+    g = torch.Generator().manual_seed(4)
+    log_p_hat = torch.stack([MODEL.naive_log_marginal(x, 10, g) for _ in range(4000)])
+    exact = MODEL.log_marginal(x)
+    ratio = (log_p_hat - exact).exp()
+    assert abs(ratio.mean() - 1) < 4 * ratio.std() / math.sqrt(len(ratio))  # p-hat: unbiased
+    assert (log_p_hat - exact).mean() < -4 * log_p_hat.std() / math.sqrt(len(ratio))

@@ -8,15 +8,33 @@
 
 Each function returns one estimate per sample, shape ``(n, 2)`` for (d/dmu, d/dsigma), so that the
 mean, the standard error and the variance of an n-sample average can all be computed from it.
+
+For the chapter's example f(z) = z^2 both variances have closed forms
+(:func:`score_function_variance_of_square`, :func:`pathwise_variance_of_square`), so that a
+measured variance can be checked against the exact one. :func:`encoder_mean_gradients` draws both
+estimators for a trained VAE, where f(z) = log p(x | z) is the decoder's log-likelihood.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 
-__all__ = ["score_function_gradients", "pathwise_gradients"]
+from vae_tutorial.losses import bernoulli_log_likelihood
+
+if TYPE_CHECKING:
+    from vae_tutorial.model import VAE
+
+__all__ = [
+    "score_function_gradients",
+    "pathwise_gradients",
+    "score_function_variance_of_square",
+    "pathwise_variance_of_square",
+    "EncoderGradientSamples",
+    "encoder_mean_gradients",
+]
 
 Objective = Callable[[torch.Tensor], torch.Tensor]
 
@@ -50,3 +68,68 @@ def pathwise_gradients(
     z = mus + sigmas * _noise(n, generator)  # one copy of (mu, sigma) per sample
     d_mu, d_sigma = torch.autograd.grad(f(z).sum(), [mus, sigmas])
     return torch.stack([d_mu, d_sigma], dim=1)
+
+
+def score_function_variance_of_square(
+    mu: float, sigma: float, baseline: float = 0.0
+) -> torch.Tensor:
+    """Exact per-sample variances of the score-function estimates for f(z) = z^2 - c.
+
+    With z = mu + sigma * eps, a = mu^2 - c and the Gaussian moments E eps^2 = 1, E eps^4 = 3,
+    E eps^6 = 15, E eps^8 = 105 (odd moments 0), the estimates f(z) eps / sigma and
+    f(z) (eps^2 - 1) / sigma have means 2 mu and 2 sigma and variances
+
+        Var d/dmu    = (a^2 + 6 a sigma^2 + 12 mu^2 sigma^2 + 15 sigma^4) / sigma^2 - 4 mu^2,
+        Var d/dsigma = (2 a^2 + 20 a sigma^2 + 40 mu^2 sigma^2 + 78 sigma^4) / sigma^2 - 4 sigma^2.
+
+    Returns ``(Var d/dmu, Var d/dsigma)``; an n-sample average has 1/n of each.
+    """
+    a, m2, s2 = mu**2 - baseline, mu**2, sigma**2
+    d_mu = (a**2 + 6 * a * s2 + 12 * m2 * s2 + 15 * s2**2) / s2 - 4 * m2
+    d_sigma = (2 * a**2 + 20 * a * s2 + 40 * m2 * s2 + 78 * s2**2) / s2 - 4 * s2
+    return torch.tensor([d_mu, d_sigma], dtype=torch.float64)
+
+
+def pathwise_variance_of_square(mu: float, sigma: float) -> torch.Tensor:
+    """Exact per-sample variances of the pathwise estimates for f(z) = z^2.
+
+    f'(z) = 2 (mu + sigma eps) has variance 4 sigma^2; f'(z) eps = 2 mu eps + 2 sigma eps^2 has
+    variance 4 mu^2 + 8 sigma^2 (Var eps^2 = 2, Cov(eps, eps^2) = E eps^3 = 0). A baseline
+    changes nothing here: the pathwise estimator never sees the value of f.
+    Returns ``(Var d/dmu, Var d/dsigma)``.
+    """
+    return torch.tensor([4 * sigma**2, 4 * mu**2 + 8 * sigma**2], dtype=torch.float64)
+
+
+class EncoderGradientSamples(NamedTuple):
+    """Per-sample pieces of the two estimators of d/dmu E_{q(z|x)}[f(z)], f(z) = log p(x | z).
+
+    The score-function estimate with baseline c is ``(f - c)[:, None] * grad_log_q``; the
+    pathwise estimate is ``pathwise``.
+    """
+
+    f: torch.Tensor
+    """f(z_i) = log p(x | z_i), shape ``(n,)``."""
+    grad_log_q: torch.Tensor
+    """d/dmu log q(z_i | x) = eps_i / sigma, shape ``(n, d)``."""
+    pathwise: torch.Tensor
+    """d/dz f(z_i), which equals d/dmu f(mu + sigma * eps_i), shape ``(n, d)``."""
+
+
+def encoder_mean_gradients(
+    model: VAE, x: torch.Tensor, n: int, generator: torch.Generator | None = None
+) -> EncoderGradientSamples:
+    """Both gradient estimators at the encoder's mean output, for one image ``x`` of shape (784,).
+
+    z_i = mu + sigma * eps_i with (mu, log sigma^2) = encode(x) held fixed; the score function
+    uses f(z_i) (eps_i / sigma), the pathwise estimator d/dz log p(x | z_i). Both estimate the
+    same gradient, which backpropagation would pass on to the encoder's weights.
+    """
+    with torch.no_grad():
+        mean, log_var = model.encode(x[None])
+    std = (0.5 * log_var[0]).exp()
+    eps = torch.randn(n, len(std), generator=generator).to(mean.device)
+    z = (mean[0] + std * eps).requires_grad_()
+    f = bernoulli_log_likelihood(model.decode(z), x.expand(n, -1))
+    (d_z,) = torch.autograd.grad(f.sum(), z)
+    return EncoderGradientSamples(f.detach(), eps / std, d_z)

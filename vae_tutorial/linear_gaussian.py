@@ -126,12 +126,35 @@ class LinearGaussian:
 
     # Monte Carlo estimates ---------------------------------------------------------------------
 
+    def prior(self) -> MultivariateNormal:
+        """p(z) = N(0, I_d), as a distribution (a proposal for naive Monte Carlo)."""
+        zeros = torch.zeros(self.latent_dim, dtype=torch.float64)
+        return MultivariateNormal(zeros, scale_tril=torch.eye(self.latent_dim, dtype=torch.float64))
+
+    def importance_log_weights(
+        self,
+        x: torch.Tensor,
+        n: int,
+        proposal: MultivariateNormal | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """log w_i = log p(x, z_i) - log r(z_i) for n draws z_i ~ r; by default r = p(z | x).
+
+        The one sampler behind both evidence estimators: E_r[w] = p(x) for any r that covers the
+        posterior, and the log of the average of the w_i estimates log p(x). With r = p(z) the
+        weights are the likelihoods p(x | z_i) (naive Monte Carlo); with r = p(z | x) every weight
+        equals p(x).
+        """
+        r = proposal if proposal is not None else self.posterior(x)
+        eps = torch.randn(n, self.latent_dim, generator=generator, dtype=torch.float64)
+        z = r.loc + eps @ r.scale_tril.T
+        return self.log_likelihood(_f64(x), z) + self.log_prior(z) - r.log_prob(z)
+
     def naive_log_marginal(
         self, x: torch.Tensor, n: int, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """log of (1/n) sum_i p(x | z_i) with z_i ~ p(z): Monte Carlo over the prior."""
-        z = torch.randn(n, self.latent_dim, generator=generator, dtype=torch.float64)
-        return log_mean_exp(self.log_likelihood(_f64(x), z))
+        return log_mean_exp(self.importance_log_weights(x, n, self.prior(), generator))
 
     def importance_log_marginal(
         self,
@@ -142,11 +165,8 @@ class LinearGaussian:
     ) -> torch.Tensor:
         """log of (1/n) sum_i p(x, z_i) / r(z_i) with z_i ~ r; by default r is the exact posterior.
 
-        Any r that covers the posterior gives an unbiased estimate of p(x); the closer r is to
-        p(z | x), the smaller its variance (zero at r = p(z|x)).
+        Any r that covers the posterior gives an unbiased estimate of p(x) (its log is biased
+        downward, by Jensen's inequality); the closer r is to p(z | x), the smaller its variance
+        (zero at r = p(z|x)).
         """
-        r = proposal if proposal is not None else self.posterior(x)
-        eps = torch.randn(n, self.latent_dim, generator=generator, dtype=torch.float64)
-        z = r.loc + eps @ r.scale_tril.T
-        log_w = self.log_likelihood(_f64(x), z) + self.log_prior(z) - r.log_prob(z)
-        return log_mean_exp(log_w)
+        return log_mean_exp(self.importance_log_weights(x, n, proposal, generator))
