@@ -170,3 +170,52 @@ def test_page_renders_offline(site: str, browser, page_path: str) -> None:
         f"{page_path}: requests outside the site (the book must work offline): {outside}"
     )
     assert not errors, f"{page_path}: JavaScript console errors: {errors}"
+
+
+LATENT_PAGE = "chapters/08_latent_space.html"
+
+
+def test_latent_explorer_works_on_the_built_page(site: str, browser) -> None:
+    """Chapter 8's no-kernel explorer: drawn, redrawn by a drag, no inert ipywidgets left."""
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    outside: list[str] = []
+
+    def only_this_site(route) -> None:
+        if urlparse(route.request.url).hostname in ("127.0.0.1", None):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_site)
+    page.goto(site + LATENT_PAGE, wait_until="load")
+    explorers = page.locator("main .vae-explorer")
+    assert explorers.count() == 1, "the chapter's JavaScript explorer is missing"
+    root = explorers.first
+    root.scroll_into_view_if_needed()
+    assert page.evaluate("(e) => typeof e.vaeExplorer === 'object'", root.element_handle())
+    digit = root.locator("canvas[data-role=digit]")
+    before = digit.evaluate("(c) => c.toDataURL()")
+    box = root.locator("canvas[data-role=pad]").bounding_box()
+    assert box and box["width"] >= 300, f"the pad is drawn too small: {box}"
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.8 * box["height"], steps=4)
+    page.mouse.up()
+    assert digit.evaluate("(c) => c.toDataURL()") != before, "a drag did not redraw the digit"
+    assert "z = (-2.40, -2.40)" in root.locator("[data-role=readout]").inner_text()
+    ms = page.evaluate("(e) => e.vaeExplorer.timeRedraw(100)", root.element_handle())
+    print(f"built page: one redraw {ms:.2f} ms")
+    assert page.locator("main .widget-slider, main .jupyter-widgets").count() == 0, (
+        "an ipywidgets explorer was rendered without a kernel: its sliders would do nothing"
+    )
+    notes = page.locator("main p", has_text="needs a running kernel")
+    assert notes.count() == 3, "each ipywidgets explorer needs its one-line kernel note"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    root.screenshot(path=str(SHOTS / "chapters_08_latent_space_explorer.png"))
+    page.close()
+    assert not outside, f"{LATENT_PAGE}: requests outside the site: {outside}"
+    assert not errors, f"{LATENT_PAGE}: JavaScript console errors: {errors}"

@@ -24,6 +24,7 @@ __all__ = [
     "check_count_parameters",
     "check_train_step",
     "check_iwae_from_log_weights",
+    "check_slerp",
 ]
 
 
@@ -450,4 +451,4 @@ def check_slerp(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.T
             )
         if not _close(got, lerp(z0, z1, t)):
             raise ExerciseError("For parallel z0 and z1, slerp should equal lerp.")
-    print("Correct: the great-circle path, norm-preserving between equal norms, safe when parallel.")
+    print("Correct: the great-circle path, keeping equal norms, and lerp for parallel points.")

@@ -1,0 +1,159 @@
+"""The latent space: where the data sits in z, paths between codes, and the prior's geometry.
+
+A trained VAE maps each digit x to q(z|x) = N(mu(x), diag sigma^2(x)) and decodes any z to pixel
+probabilities sigmoid(decode(z)). The functions here encode a data set to its posterior means,
+build the grid of prior quantiles that chapter 8 decodes, interpolate between two codes (linear
+and spherical), and evaluate the standard normal prior p(z) = N(0, I) and the aggregate posterior
+q(z) = E_x q(z|x) on given points.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from vae_tutorial.model import VAE
+
+__all__ = [
+    "encode_means",
+    "decode_means",
+    "prior_quantile_grid",
+    "lerp",
+    "slerp",
+    "interpolate",
+    "prior_log_density",
+    "aggregate_posterior_log_density",
+    "norm_quantile",
+    "principal_directions",
+]
+
+
+@torch.no_grad()
+def encode_means(
+    model: VAE, images: torch.Tensor, batch_size: int = 1000
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and log-variances of q(z|x) for ``images`` (uint8 or float in [0, 1]).
+
+    Returns two CPU tensors of shape ``(N, d)``. The encoder sees intensities in [0, 1], as in
+    training's test pass.
+    """
+    device = next(model.parameters()).device
+    x = images.reshape(len(images), -1)
+    x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+    means, log_vars = [], []
+    for start in range(0, len(x), batch_size):
+        mean, log_var = model.encode(x[start : start + batch_size].to(device))
+        means.append(mean.cpu())
+        log_vars.append(log_var.cpu())
+    return torch.cat(means), torch.cat(log_vars)
+
+
+@torch.no_grad()
+def decode_means(model: VAE, z: torch.Tensor) -> torch.Tensor:
+    """Decoder means E[x|z] = sigmoid(decode(z)): pixel probabilities ``(N, 784)`` on the CPU."""
+    device = next(model.parameters()).device
+    return torch.sigmoid(model.decode(z.reshape(-1, z.shape[-1]).float().to(device))).cpu()
+
+
+def prior_quantile_grid(n: int) -> torch.Tensor:
+    """An ``(n, n, 2)`` grid of z whose coordinates are quantiles of N(0, 1).
+
+    Coordinate values are ``Phi^{-1}(u_i)`` with ``u_i = (i + 1/2) / n``, i = 0..n-1: an even grid
+    in (0, 1) mapped through the inverse normal CDF, so each cell carries equal prior mass
+    1 / n^2. Row r, column c holds ``(z_1, z_2) = (q_c, q_{n-1-r})``: z_1 grows to the right and
+    z_2 grows upwards, as on a plot.
+    """
+    if n < 1:
+        raise ValueError(f"n must be positive, got {n}")
+    u = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+    q = norm_quantile(u)
+    z1 = q.expand(n, n)
+    z2 = q.flip(0)[:, None].expand(n, n)
+    return torch.stack([z1, z2], dim=-1).float()
+
+
+def norm_quantile(u: torch.Tensor) -> torch.Tensor:
+    """Phi^{-1}(u), the standard normal quantile: sqrt(2) * erfinv(2u - 1)."""
+    return math.sqrt(2) * torch.special.erfinv(2 * u - 1)
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+    """Linear interpolation (1 - t) z0 + t z1, for each t: returns ``(len(t), d)``."""
+    t = torch.as_tensor(t, dtype=z0.dtype).reshape(-1, 1)
+    return (1 - t) * z0 + t * z1
+
+
+def slerp(
+    z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float, eps: float = 1e-7
+) -> torch.Tensor:
+    """Spherical linear interpolation (Shoemake 1985; White 2016), for each t: ``(len(t), d)``.
+
+    With Omega the angle between z0 and z1,
+    ``slerp = sin((1 - t) Omega) / sin(Omega) z0 + sin(t Omega) / sin(Omega) z1``.
+    Between points of equal norm it keeps that norm, moving along the great circle. When z0 and
+    z1 are (nearly) parallel, sin(Omega) -> 0 and the formula tends to lerp, which is used
+    instead. Exactly opposite points have no unique great circle; lerp is used there too.
+    """
+    t = torch.as_tensor(t, dtype=z0.dtype).reshape(-1, 1)
+    cos_omega = torch.dot(z0, z1) / (z0.norm() * z1.norm()).clamp_min(eps)
+    omega = torch.arccos(cos_omega.clamp(-1, 1))
+    sin_omega = torch.sin(omega)
+    if sin_omega.abs() < eps:
+        return lerp(z0, z1, t)
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / sin_omega
+
+
+def interpolate(
+    z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float, method: str = "slerp"
+) -> torch.Tensor:
+    """``lerp`` or ``slerp`` by name (the widgets' method switch)."""
+    if method == "lerp":
+        return lerp(z0, z1, t)
+    if method == "slerp":
+        return slerp(z0, z1, t)
+    raise ValueError(f"method must be 'lerp' or 'slerp', got {method!r}")
+
+
+def prior_log_density(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) = -||z||^2 / 2 - (d / 2) log(2 pi), one value per row of z."""
+    d = z.shape[-1]
+    return -0.5 * z.pow(2).sum(-1) - 0.5 * d * math.log(2 * math.pi)
+
+
+def aggregate_posterior_log_density(
+    z: torch.Tensor, means: torch.Tensor, log_vars: torch.Tensor, batch_size: int = 512
+) -> torch.Tensor:
+    """log q(z) with q(z) = (1/N) sum_n N(z; mu_n, diag exp(log_var_n)): the mixture of the N
+    posteriors of a data set (the aggregate posterior of Hoffman & Johnson, 2016).
+
+    ``z`` is ``(M, d)``; ``means`` and ``log_vars`` are ``(N, d)``. Returns ``(M,)``.
+    """
+    d, n = means.shape[-1], len(means)
+    inv_var = torch.exp(-log_vars)
+    log_norm = -0.5 * (log_vars.sum(-1) + d * math.log(2 * math.pi))  # (N,)
+    out = []
+    for start in range(0, len(z), batch_size):
+        chunk = z[start : start + batch_size, None, :]  # (m, 1, d)
+        log_components = log_norm - 0.5 * ((chunk - means) ** 2 * inv_var).sum(-1)  # (m, N)
+        out.append(torch.logsumexp(log_components, dim=1) - math.log(n))
+    return torch.cat(out)
+
+
+def principal_directions(
+    means: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PCA of the latent means: ``(centre, directions, stds)``.
+
+    ``centre`` is the average mean ``(d,)``; ``directions`` ``(k, d)`` are the top k unit
+    eigenvectors of their covariance, largest first (each with its largest entry made positive,
+    so the sign is reproducible); ``stds`` ``(k,)`` are the standard deviations along them.
+    """
+    centre = means.mean(0)
+    centred = (means - centre).double()
+    _, singular, vh = torch.linalg.svd(centred, full_matrices=False)
+    directions = vh[:k]
+    signs = torch.sign(directions.gather(1, directions.abs().argmax(1, keepdim=True)))
+    directions = directions * signs
+    stds = singular[:k] / math.sqrt(len(means) - 1)
+    return centre, directions.to(means.dtype), stds.to(means.dtype)

@@ -1,0 +1,195 @@
+"""ipywidgets explorers of a VAE's latent space, for a live kernel (Jupyter, VS Code, Colab).
+
+Every change of a control costs one decoder call: the new z is decoded to pixel probabilities
+sigmoid(decode(z)), encoded as PNG bytes, and written to an ``ipywidgets.Image``. No figure is
+re-plotted. The explorers take their values from :mod:`vae_tutorial.latent`, so a test (or a
+benchmark) can drive them from Python: set a slider, read ``image.value``.
+
+On a static page nothing runs these callbacks; :mod:`vae_tutorial.explorer` is the stand-in that
+needs no kernel.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+import torch
+from PIL import Image
+
+from vae_tutorial.latent import decode_means, encode_means, interpolate, principal_directions
+from vae_tutorial.model import VAE
+
+__all__ = ["digit_png", "LatentSliders", "InterpolationExplorer"]
+
+KERNEL_NOTE = "(an ipywidgets explorer: it needs a running Python kernel, e.g. in Colab)"
+
+
+def digit_png(probabilities: torch.Tensor, scale: int = 5) -> bytes:
+    """PNG bytes of one digit: 784 pixel probabilities as ink (1 = black) on white paper,
+    each pixel drawn as a ``scale`` x ``scale`` block (no blur from the browser's scaling)."""
+    ink = probabilities.detach().reshape(28, 28).clamp(0, 1).cpu().numpy()
+    gray = np.rint(255 * (1 - ink)).astype(np.uint8)
+    gray = gray.repeat(scale, axis=0).repeat(scale, axis=1)
+    buffer = io.BytesIO()
+    Image.fromarray(gray, mode="L").save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+class _Explorer:
+    """Shared display: the widget tree, with a plain-text note where widgets cannot render."""
+
+    widget: w.Widget
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = f"{type(self).__name__} {KERNEL_NOTE}"
+        return bundle
+
+
+class LatentSliders(_Explorer):
+    """Sliders a_1..a_k over the latent point z = centre + sum_k a_k s_k u_k, and its decoding.
+
+    For a 2-D model, ``LatentSliders.coordinates(model)`` uses u_k = e_k, s_k = 1 and centre 0:
+    the sliders are z_1 and z_2 themselves. For a larger model,
+    ``LatentSliders.principal(model, means, k)`` uses the top k principal directions u_k of the
+    data's latent means, s_k their standard deviations, and their average as centre, so a slider
+    at a = 2 sits two standard deviations out along its direction.
+    """
+
+    def __init__(
+        self,
+        model: VAE,
+        centre: torch.Tensor,
+        directions: torch.Tensor,
+        scales: torch.Tensor,
+        names: list[str],
+        limit: float = 3.0,
+        scale: int = 5,
+    ) -> None:
+        self.model, self.scale = model.eval(), scale
+        self.centre, self.directions, self.scales = centre.float(), directions.float(), scales
+        self.sliders = [
+            w.FloatSlider(
+                value=0.0, min=-limit, max=limit, step=0.05, description=name,
+                continuous_update=True, readout_format=".2f",
+            )
+            for name in names
+        ]
+        self.image = w.Image(format="png", width=28 * scale, height=28 * scale)
+        self.readout = w.HTML()
+        for slider in self.sliders:
+            slider.observe(self.update, names="value")
+        self.widget = w.HBox(
+            [w.VBox(self.sliders), w.VBox([self.image, self.readout])],
+            layout=w.Layout(align_items="center"),
+        )
+        self.update()
+
+    @classmethod
+    def coordinates(cls, model: VAE, limit: float = 3.0, scale: int = 5) -> LatentSliders:
+        """One slider per latent coordinate (meant for d = 2)."""
+        d = model.config.latent_dim
+        names = [f"z{j + 1}" for j in range(d)]
+        return cls(model, torch.zeros(d), torch.eye(d), torch.ones(d), names, limit, scale)
+
+    @classmethod
+    def principal(
+        cls, model: VAE, means: torch.Tensor, k: int = 4, limit: float = 3.0, scale: int = 5
+    ) -> LatentSliders:
+        """One slider per top principal direction of ``means``, in standard deviations."""
+        centre, directions, stds = principal_directions(means, k)
+        names = [f"PC{j + 1} (sd)" for j in range(k)]
+        return cls(model, centre, directions, stds, names, limit, scale)
+
+    def z(self) -> torch.Tensor:
+        """The latent point the sliders describe, ``(d,)``."""
+        a = torch.tensor([s.value for s in self.sliders], dtype=torch.float32)
+        return self.centre + (a * self.scales) @ self.directions
+
+    def update(self, change: object = None) -> None:
+        """Decode the sliders' z (one decoder call) and show it."""
+        z = self.z()
+        self.image.value = digit_png(decode_means(self.model, z[None])[0], self.scale)
+        shown = ", ".join(f"{v:.2f}" for v in z[:4].tolist()) + (", ..." if len(z) > 4 else "")
+        self.readout.value = f"z = ({shown})<br>‖z‖ = {z.norm():.2f}"
+
+
+class InterpolationExplorer(_Explorer):
+    """Two test digits, encoded to their posterior means z_0 and z_1, and a slider t in [0, 1]
+    along the lerp or slerp path between them; the readout shows ||z(t)|| next to sqrt(d).
+
+    Each endpoint is chosen by class (or "any") and an index: with a class, the index counts the
+    test digits of that class; with "any", it indexes the whole test set.
+    """
+
+    def __init__(
+        self,
+        model: VAE,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        start: tuple[int | str, int] = (2, 0),
+        end: tuple[int | str, int] = (7, 0),
+        scale: int = 4,
+    ) -> None:
+        self.model, self.images, self.labels, self.scale = model.eval(), images, labels, scale
+        classes: list[Any] = ["any", *range(10)]
+        self.classes = [w.Dropdown(options=classes, value=c, layout=w.Layout(width="5.5em"))
+                        for c in (start[0], end[0])]
+        self.indices = [w.BoundedIntText(value=i, min=0, max=len(images) - 1,
+                                         layout=w.Layout(width="6em"))
+                        for i in (start[1], end[1])]
+        self.method = w.ToggleButtons(options=["lerp", "slerp"], value="slerp")
+        self.t = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.02, description="t",
+                               continuous_update=True)
+        size = 28 * scale
+        self.endpoint_images = [w.Image(format="png", width=size, height=size) for _ in range(2)]
+        self.image = w.Image(format="png", width=28 * 5, height=28 * 5)
+        self.readout = w.HTML()
+        for control in (*self.classes, *self.indices):
+            control.observe(self._new_endpoints, names="value")
+        self.method.observe(self.update, names="value")
+        self.t.observe(self.update, names="value")
+        pickers = [
+            w.HBox([w.Label(name), cls, idx])
+            for name, cls, idx in zip(("from", "to"), self.classes, self.indices, strict=True)
+        ]
+        self.widget = w.VBox([
+            w.HBox([*pickers, self.method]),
+            w.HBox([self.endpoint_images[0], self.image, self.endpoint_images[1], self.readout],
+                   layout=w.Layout(align_items="center")),
+            self.t,
+        ])
+        self._new_endpoints()
+
+    def test_index(self, which: int) -> int:
+        """Index into the test set of endpoint ``which`` (0 or 1)."""
+        cls, i = self.classes[which].value, self.indices[which].value
+        if cls == "any":
+            return min(i, len(self.images) - 1)
+        members = torch.nonzero(self.labels == cls).flatten()
+        return int(members[min(i, len(members) - 1)])
+
+    def _new_endpoints(self, change: object = None) -> None:
+        chosen = [self.test_index(0), self.test_index(1)]
+        self.endpoints, _ = encode_means(self.model, self.images[chosen])
+        for image, index in zip(self.endpoint_images, chosen, strict=True):
+            image.value = digit_png(self.images[index].float() / 255, self.scale)
+        self.update()
+
+    def z(self) -> torch.Tensor:
+        """z(t) on the chosen path between the two endpoints' posterior means, ``(d,)``."""
+        return interpolate(self.endpoints[0], self.endpoints[1], self.t.value, self.method.value)[0]
+
+    def update(self, change: object = None) -> None:
+        """Decode z(t) (one decoder call) and show it with its norm."""
+        z = self.z()
+        self.image.value = digit_png(decode_means(self.model, z[None])[0], 5)
+        a, b = self.endpoints.norm(dim=1).tolist()
+        self.readout.value = (
+            f"{self.method.value}, t = {self.t.value:.2f}<br>‖z(t)‖ = {z.norm():.2f}<br>"
+            f"endpoints: {a:.2f}, {b:.2f}<br>√d = {math.sqrt(len(z)):.2f}"
+        )
