@@ -72,3 +72,18 @@ def test_rerun_remakes_a_checkpoint_from_its_record(
     assert again["evaluation"]["iwae"]["2"]["nll"] == record["evaluation"]["iwae"]["2"]["nll"]
     with pytest.raises(RuntimeError, match="exists.*empty folder"):
         rerun(record, tmp_path / "again")  # its files are there now: a clear error, not a crash
+
+
+def test_commands_come_back_in_the_order_they_ran() -> None:
+    train = "python -m vae_tutorial train --epochs 1 --out checkpoints/runs/a.pt"
+    export = "python -m vae_tutorial export checkpoints/runs/a.pt checkpoints/a.pt"
+    before = "python -m vae_tutorial evaluate checkpoints/runs/a.pt --k 5"
+    after = "python -m vae_tutorial evaluate checkpoints/a.pt --n-test 20 --k 5"
+    repeat = "python -m vae_tutorial evaluate checkpoints/a.pt --k 5 --seed 1"
+    evaluated_first = {"commands": [train], "exported": {"command": export},
+                       "evaluation": {"command": before}}  # fmt: skip
+    assert recorded_commands(evaluated_first) == [train, before, export]
+    exported_first = {"commands": [train], "exported": {"command": export},
+                      "evaluation": {"command": after},
+                      "evaluation_repeats": [{"command": repeat}]}  # fmt: skip
+    assert recorded_commands(exported_first) == [train, export, after, repeat]

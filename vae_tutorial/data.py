@@ -287,10 +287,11 @@ class Batches:
         self.batch_size, self.shuffle, self.binarize = batch_size, shuffle, binarize
         self.drop_last, self.with_labels = drop_last, with_labels
         self.generator = torch.Generator().manual_seed(seed)
-        if binarize == "static":
-            probs = self.images.float().div_(255)
-            fixed = torch.Generator(device=self.device).manual_seed(seed)
-            self.images = torch.bernoulli(probs, generator=fixed).to(torch.uint8).mul_(255)
+        if binarize == "static":  # drawn on the CPU, so the fixed draw is the same on any device
+            probs = images.reshape(len(images), -1).float().div_(255)
+            fixed = torch.Generator().manual_seed(seed)
+            drawn = torch.bernoulli(probs, generator=fixed).to(torch.uint8).mul_(255)
+            self.images = drawn.to(self.device)
 
     def __len__(self) -> int:
         n = len(self.images)

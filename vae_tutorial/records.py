@@ -71,12 +71,23 @@ def training_totals(record: dict[str, Any]) -> tuple[int, float]:
 
 
 def recorded_commands(record: dict[str, Any]) -> list[str]:
-    """Every command a record holds, in an order that remakes it: train, export, evaluate."""
+    """Every command a record holds, in the order they ran: train, then export and evaluate.
+
+    An evaluation of the training run's own file ran before the export (which copied its result
+    into the exported record); an evaluation of the exported file ran after it. Repeats come last.
+    """
+    from vae_tutorial.__main__ import build_parser  # the CLI reads its own commands
+
+    def parsed(command: str) -> Any:
+        return build_parser().parse_args(shlex.split(command)[3:])
+
     commands = list(record.get("commands", []))
-    if "exported" in record:
-        commands.append(record["exported"]["command"])
-    if "evaluation" in record:
-        commands.append(record["evaluation"]["command"])
+    evaluation = record.get("evaluation", {}).get("command")
+    exported = record.get("exported", {}).get("command")
+    if evaluation and exported and parsed(evaluation).checkpoint != parsed(exported).out:
+        commands += [evaluation, exported]
+    else:
+        commands += [c for c in (exported, evaluation) if c]
     return commands + [repeat["command"] for repeat in record.get("evaluation_repeats", [])]
 
 
