@@ -82,3 +82,46 @@ def test_encoder_mean_gradients_agree_on_average() -> None:
     stderr = (score.std(0) ** 2 + est.pathwise.std(0) ** 2).sqrt() / math.sqrt(200_000)
     assert ((score.mean(0) - est.pathwise.mean(0)).abs() < 4 * stderr).all()
     assert (score.var(0) > est.pathwise.var(0)).all()
+
+
+def test_optimal_baselines_of_square_minimize_the_closed_form() -> None:
+    from vae_tutorial.gradients import (
+        optimal_baselines_of_square,
+        score_function_variance_of_square,
+    )
+
+    mu, sigma = 1.5, 0.7
+    c_mu, c_sigma = optimal_baselines_of_square(mu, sigma)
+    assert math.isclose(c_mu, mu**2 + 3 * sigma**2) and math.isclose(c_sigma, mu**2 + 5 * sigma**2)
+    best = score_function_variance_of_square(mu, sigma, (c_mu, c_sigma))
+    exact = [8 * mu**2 + 6 * sigma**2, 40 * mu**2 + 24 * sigma**2]
+    torch.testing.assert_close(best, torch.tensor(exact, dtype=torch.float64))
+    assert math.isclose(best[0].item(), 20.94, abs_tol=1e-9)
+    usual = score_function_variance_of_square(mu, sigma, mu**2 + sigma**2)
+    torch.testing.assert_close(usual, torch.tensor([22.90, 117.44], dtype=torch.float64))
+    for delta in (-0.1, 0.1):
+        moved = score_function_variance_of_square(mu, sigma, (c_mu + delta, c_sigma + delta))
+        assert (moved > best).all()
+
+
+def test_optimal_baselines_estimated_from_samples() -> None:
+    from vae_tutorial.gradients import optimal_baselines, optimal_baselines_of_square
+
+    mu, sigma, n = 1.5, 0.7, 1_000_000
+    eps = torch.randn(n, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    z = mu + sigma * eps
+    score = torch.stack([eps / sigma, (eps**2 - 1) / sigma], dim=1)
+    estimated = optimal_baselines(z**2, score)
+    exact = torch.tensor(optimal_baselines_of_square(mu, sigma), dtype=torch.float64)
+    torch.testing.assert_close(estimated, exact, rtol=0.01, atol=0)
+
+
+def test_the_score_function_can_beat_the_pathwise_estimator() -> None:
+    # For a rapidly oscillating f the pathwise estimates f'(z) = -w sin(w z) have variance of order
+    # w^2, while |f| <= 1 keeps the score function's d/dmu variance below E[eps^2] / sigma^2.
+    def f(z: torch.Tensor) -> torch.Tensor:
+        return torch.cos(50 * z)
+
+    score = score_function_gradients(f, 0.0, 1.0, 100_000, torch.Generator().manual_seed(5))
+    path = pathwise_gradients(f, 0.0, 1.0, 100_000, torch.Generator().manual_seed(5))
+    assert score.var(0)[0] < 1.0 < 100 < path.var(0)[0]

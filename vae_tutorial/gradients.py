@@ -9,10 +9,15 @@
 Each function returns one estimate per sample, shape ``(n, 2)`` for (d/dmu, d/dsigma), so that the
 mean, the standard error and the variance of an n-sample average can all be computed from it.
 
+A constant baseline c turns the score-function estimate into (f(z) - c) s(z), s the score; it stays
+unbiased because E[s] = 0. The usual choice is c = E[f]; the one that minimizes the variance of
+coordinate j is c_j* = E[f s_j^2] / E[s_j^2] (:func:`optimal_baselines`).
+
 For the chapter's example f(z) = z^2 both variances have closed forms
-(:func:`score_function_variance_of_square`, :func:`pathwise_variance_of_square`), so that a
-measured variance can be checked against the exact one. :func:`encoder_mean_gradients` draws both
-estimators for a trained VAE, where f(z) = log p(x | z) is the decoder's log-likelihood.
+(:func:`score_function_variance_of_square`, :func:`pathwise_variance_of_square`,
+:func:`optimal_baselines_of_square`), so that a measured variance can be checked against the exact
+one. :func:`encoder_mean_gradients` draws both estimators for a trained VAE, where
+f(z) = log p(x | z) is the decoder's log-likelihood.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import torch
 
 from vae_tutorial.losses import bernoulli_log_likelihood
+from vae_tutorial.model import reparameterize
 
 if TYPE_CHECKING:
     from vae_tutorial.model import VAE
@@ -32,6 +38,8 @@ __all__ = [
     "pathwise_gradients",
     "score_function_variance_of_square",
     "pathwise_variance_of_square",
+    "optimal_baselines",
+    "optimal_baselines_of_square",
     "EncoderGradientSamples",
     "encoder_mean_gradients",
 ]
@@ -71,7 +79,7 @@ def pathwise_gradients(
 
 
 def score_function_variance_of_square(
-    mu: float, sigma: float, baseline: float = 0.0
+    mu: float, sigma: float, baseline: float | tuple[float, float] = 0.0
 ) -> torch.Tensor:
     """Exact per-sample variances of the score-function estimates for f(z) = z^2 - c.
 
@@ -82,12 +90,39 @@ def score_function_variance_of_square(
         Var d/dmu    = (a^2 + 6 a sigma^2 + 12 mu^2 sigma^2 + 15 sigma^4) / sigma^2 - 4 mu^2,
         Var d/dsigma = (2 a^2 + 20 a sigma^2 + 40 mu^2 sigma^2 + 78 sigma^4) / sigma^2 - 4 sigma^2.
 
+    ``baseline`` is one c for both, or a pair (c for d/dmu, c for d/dsigma).
     Returns ``(Var d/dmu, Var d/dsigma)``; an n-sample average has 1/n of each.
     """
-    a, m2, s2 = mu**2 - baseline, mu**2, sigma**2
+    c_mu, c_sigma = baseline if isinstance(baseline, tuple) else (baseline, baseline)
+    m2, s2 = mu**2, sigma**2
+    a = m2 - c_mu
     d_mu = (a**2 + 6 * a * s2 + 12 * m2 * s2 + 15 * s2**2) / s2 - 4 * m2
+    a = m2 - c_sigma
     d_sigma = (2 * a**2 + 20 * a * s2 + 40 * m2 * s2 + 78 * s2**2) / s2 - 4 * s2
     return torch.tensor([d_mu, d_sigma], dtype=torch.float64)
+
+
+def optimal_baselines_of_square(mu: float, sigma: float) -> tuple[float, float]:
+    """The variance-minimizing constants c_j* = E[f s_j^2] / E[s_j^2] for f(z) = z^2.
+
+    The variances above are quadratics in a = mu^2 - c, smallest at a = -3 sigma^2 for d/dmu and
+    a = -5 sigma^2 for d/dsigma: c* = (mu^2 + 3 sigma^2, mu^2 + 5 sigma^2), where the variances
+    are 8 mu^2 + 6 sigma^2 and 40 mu^2 + 24 sigma^2. The usual baseline E[f] = mu^2 + sigma^2 is
+    neither.
+    """
+    return mu**2 + 3 * sigma**2, mu**2 + 5 * sigma**2
+
+
+def optimal_baselines(f: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+    """Sample estimate of c_j* = E[f s_j^2] / E[s_j^2], one constant per coordinate j.
+
+    ``f`` has shape ``(n,)``, ``score`` ``(n, d)``. The variance of (f - c) s_j is
+    E[f^2 s_j^2] - 2 c E[f s_j^2] + c^2 E[s_j^2] - (E[f s_j])^2, a quadratic in c whose minimum
+    is at c_j*. Estimated from the same draws it is applied to, it slightly understates the
+    variance that a baseline fixed in advance would give.
+    """
+    s2 = score.pow(2)
+    return (f[:, None] * s2).sum(0) / s2.sum(0)
 
 
 def pathwise_variance_of_square(mu: float, sigma: float) -> torch.Tensor:
@@ -111,7 +146,7 @@ class EncoderGradientSamples(NamedTuple):
     f: torch.Tensor
     """f(z_i) = log p(x | z_i), shape ``(n,)``."""
     grad_log_q: torch.Tensor
-    """d/dmu log q(z_i | x) = eps_i / sigma, shape ``(n, d)``."""
+    """d/dmu log q(z_i | x) = (z_i - mu) / sigma^2, shape ``(n, d)``."""
     pathwise: torch.Tensor
     """d/dz f(z_i), which equals d/dmu f(mu + sigma * eps_i), shape ``(n, d)``."""
 
@@ -121,15 +156,16 @@ def encoder_mean_gradients(
 ) -> EncoderGradientSamples:
     """Both gradient estimators at the encoder's mean output, for one image ``x`` of shape (784,).
 
-    z_i = mu + sigma * eps_i with (mu, log sigma^2) = encode(x) held fixed; the score function
-    uses f(z_i) (eps_i / sigma), the pathwise estimator d/dz log p(x | z_i). Both estimate the
-    same gradient, which backpropagation would pass on to the encoder's weights.
+    z_i = reparameterize(mu, log sigma^2), with (mu, log sigma^2) = encode(x) held fixed: the
+    model's own sampler. The score function uses f(z_i) (z_i - mu) / sigma^2, the pathwise
+    estimator d/dz log p(x | z_i). Both estimate the same gradient, which backpropagation would
+    pass on to the encoder's weights. The noise is drawn on ``generator``'s device.
     """
     with torch.no_grad():
-        mean, log_var = model.encode(x[None])
-    std = (0.5 * log_var[0]).exp()
-    eps = torch.randn(n, len(std), generator=generator).to(mean.device)
-    z = (mean[0] + std * eps).requires_grad_()
+        mean, log_var = (t[0].expand(n, -1) for t in model.encode(x[None]))
+    where = generator.device if generator is not None else mean.device
+    z = reparameterize(mean.to(where), log_var.to(where), generator).to(mean.device)
+    z.requires_grad_()
     f = bernoulli_log_likelihood(model.decode(z), x.expand(n, -1))
     (d_z,) = torch.autograd.grad(f.sum(), z)
-    return EncoderGradientSamples(f.detach(), eps / std, d_z)
+    return EncoderGradientSamples(f.detach(), (z.detach() - mean) / log_var.exp(), d_z)

@@ -102,9 +102,10 @@ class LinearGaussian:
         return MultivariateNormal(mean, covariance_matrix=cov)
 
     def elbo(self, x: torch.Tensor, q_mean: torch.Tensor, q_log_var: torch.Tensor) -> torch.Tensor:
-        """Exact ELBO(q) = E_q[log p(x|z)] - KL(q || p(z)) for q = N(q_mean, diag exp(q_log_var)).
+        """Exact ELBO(q) = E_q[log p(x|z)] - KL(q || p(z)) for q = N(mu, diag v).
 
-        With z = m + s * eps, E_q ||x - W z - b||^2 = ||x - W m - b||^2 + sum_j s_j^2 ||W_:j||^2.
+        ``q_mean`` is mu, ``q_log_var`` is log v. With z = mu + sqrt(v) * eps,
+        E_q ||x - W z - b||^2 = ||x - W mu - b||^2 + sum_j v_j ||W_:j||^2.
         """
         x, q_mean, q_log_var = _f64(x), _f64(q_mean), _f64(q_log_var)
         residual = x - (q_mean @ self.W.T + self.b)
