@@ -165,3 +165,50 @@ def test_iwae_from_log_weights(capsys: pytest.CaptureFixture[str]) -> None:
         lambda w: torch.log(torch.exp(w).mean(0)),
         "underflow|Not yet",
     )
+
+
+def test_slerp(capsys: pytest.CaptureFixture[str]) -> None:
+    from vae_tutorial.latent import lerp, slerp
+
+    def no_fallback(z0, z1, t):
+        t = t.reshape(-1, 1)
+        omega = torch.arccos((z0 @ z1 / (z0.norm() * z1.norm())).clamp(-1, 1))
+        return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+    _accepts(ex.check_slerp, slerp, capsys)
+    _rejects(ex.check_slerp, lerp, "straight line")
+    _rejects(ex.check_slerp, lambda z0, z1, t: slerp(z0, z1, 1 - t), "backwards")
+    _rejects(ex.check_slerp, no_fallback, "NaN")
+
+
+def test_quantile_cell_shares(capsys: pytest.CaptureFixture[str]) -> None:
+    from vae_tutorial.latent import quantile_cell_shares
+
+    def unclamped(z, n):
+        cells = (torch.distributions.Normal(0.0, 1.0).cdf(z) * n).long()
+        counts = torch.zeros(n, n, dtype=z.dtype)
+        counts.index_put_((n - 1 - cells[:, 1], cells[:, 0]), torch.ones(len(z)), accumulate=True)
+        return counts / len(z)
+
+    def even_bins(z, n):  # no normal CDF: even cells on [-3, 3]
+        return quantile_cell_shares(z * 0.5, n)
+
+    _accepts(ex.check_quantile_cell_shares, quantile_cell_shares, capsys)
+    _rejects(ex.check_quantile_cell_shares, lambda z, n: quantile_cell_shares(z, n) * len(z),
+             "counts")
+    _rejects(ex.check_quantile_cell_shares, lambda z, n: quantile_cell_shares(z, n).T, "swapped")
+    _rejects(ex.check_quantile_cell_shares, lambda z, n: quantile_cell_shares(z, n).flip(0),
+             "Upside down")
+    _rejects(ex.check_quantile_cell_shares, unclamped, "clamp")
+    _rejects(ex.check_quantile_cell_shares, even_bins, "normal CDF")
+
+
+def test_unsure_shares(capsys: pytest.CaptureFixture[str]) -> None:
+    def right(top, thresholds):
+        return torch.stack([(top < c).float().mean() for c in thresholds])
+
+    _accepts(ex.check_unsure_shares, right, capsys)
+    _rejects(ex.check_unsure_shares, lambda top, cs: 1 - right(top, cs), "sure of")
+    _rejects(ex.check_unsure_shares,
+             lambda top, cs: torch.stack([(top <= c).float().mean() for c in cs]), "`<`")
+    _rejects(ex.check_unsure_shares, lambda top, cs: 100 * right(top, cs), "percentages")

@@ -11,12 +11,14 @@ from vae_tutorial.latent import (
     aggregate_posterior_log_density,
     decode_means,
     encode_means,
+    even_grid,
     interpolate,
     lerp,
     norm_quantile,
     principal_directions,
     prior_log_density,
     prior_quantile_grid,
+    quantile_cell_shares,
     slerp,
 )
 from vae_tutorial.model import VAE, VAEConfig
@@ -91,6 +93,36 @@ def test_quantile_grid_holds_normal_quantiles_in_plot_order() -> None:
     torch.testing.assert_close(cdf, u.double(), atol=1e-6, rtol=0)  # equal mass per cell
     with pytest.raises(ValueError):
         prior_quantile_grid(0)
+
+
+def test_even_grid_has_an_exact_zero_and_the_quantile_grid_layout() -> None:
+    grid = even_grid(15, 3.0)
+    axis = grid[0, :, 0]
+    assert axis[7].item() == 0.0 and not torch.signbit(axis[7])  # prints +0.00 on every CPU
+    assert torch.equal(axis, -axis.flip(0))  # exactly symmetric
+    torch.testing.assert_close(axis, torch.linspace(-3, 3, 15), atol=1e-6, rtol=0)
+    torch.testing.assert_close(grid[:, 0, 1], axis.flip(0))  # z2 grows upwards
+    axis20 = even_grid(20, 3.0)[0, :, 0]
+    assert torch.equal(axis20, -axis20.flip(0)) and axis20[0] == -3 and axis20[-1] == 3
+    with pytest.raises(ValueError):
+        even_grid(1)
+
+
+def test_quantile_cell_shares_counts_codes_in_the_grid_layout() -> None:
+    n = 4
+    centres = prior_quantile_grid(n).reshape(-1, 2)  # one code at each cell's centre
+    torch.testing.assert_close(quantile_cell_shares(centres, n), torch.full((n, n), 1 / n**2))
+    one = quantile_cell_shares(torch.tensor([[-2.0, 2.0]]), n)  # smallest z1, largest z2
+    assert one[0, 0] == 1 and one.sum() == 1
+    far = quantile_cell_shares(torch.tensor([[40.0, -40.0], [0.1, 0.1]]), n)
+    assert far[n - 1, n - 1] == 0.5 and far[1, 2] == 0.5  # far out: the outermost cell
+    z = torch.randn(200_000, 2, generator=torch.Generator().manual_seed(0))
+    shares = quantile_cell_shares(z, 10)  # the prior fills every cell equally
+    assert shares.shape == (10, 10)
+    torch.testing.assert_close(shares.sum(), torch.tensor(1.0))
+    assert (shares - 0.01).abs().max() < 0.0015
+    with pytest.raises(ValueError):
+        quantile_cell_shares(torch.zeros(5, 3), n)
 
 
 def test_norm_quantile_matches_torch() -> None:

@@ -25,6 +25,8 @@ __all__ = [
     "check_train_step",
     "check_iwae_from_log_weights",
     "check_slerp",
+    "check_quantile_cell_shares",
+    "check_unsure_shares",
 ]
 
 
@@ -451,4 +453,83 @@ def check_slerp(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.T
             )
         if not _close(got, lerp(z0, z1, t)):
             raise ExerciseError("For parallel z0 and z1, slerp should equal lerp.")
-    print("Correct: the great-circle path, keeping equal norms, and lerp for parallel points.")
+    print(
+        "Correct: slerp's path (a great circle between codes of equal norm), and lerp for "
+        "parallel points."
+    )
+
+
+def check_quantile_cell_shares(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> None:
+    """Exercise: ``fn(z, n)`` gives the share of the 2-D codes ``z`` ``(N, 2)`` in each cell of
+    the n x n quantile grid, ``(n, n)``: row 0 the largest z_2, column 0 the smallest z_1.
+
+    Cell boundaries are the prior quantiles Phi^{-1}(k / n); a code with Phi(z) = 1 in floating
+    point belongs to the outermost cell.
+    """
+    from vae_tutorial.latent import quantile_cell_shares
+
+    g = torch.Generator().manual_seed(8)
+    prior_like = torch.randn(3000, 2, generator=g, dtype=torch.float64)
+    clustered = 0.4 * torch.randn(1000, 2, generator=g, dtype=torch.float64) + torch.tensor([1, -1])
+    z = torch.cat([prior_like, clustered])
+    far = torch.tensor([[12.0, 0.3], [-0.2, 12.0], [-12.0, -12.0]], dtype=torch.float64)
+    for n, codes in ((10, z), (4, torch.cat([z, far]))):
+        try:
+            got = _as_tensor(fn(codes, n), f"cell_shares(z, {n})")
+        except (IndexError, RuntimeError) as error:
+            raise ExerciseError(
+                f"With n = {n} your function failed ({type(error).__name__}: {error}). A code far "
+                "out has Phi(z) = 1 and index n: clamp the cell index to n - 1."
+            ) from error
+        want = quantile_cell_shares(codes, n).double()
+        _shape(got, want, f"shares of {len(codes)} codes in the {n} x {n} cells")
+        got = got.double()
+        if _close(got, want * len(codes)):
+            raise ExerciseError("Those are counts: divide by the number of codes to get shares.")
+        if _close(got, want * 100):
+            raise ExerciseError("Those are percentages: return shares, which sum to 1.")
+        if _close(got, want.T) or _close(got, want.flip(0).T):
+            raise ExerciseError(
+                "Rows and columns are swapped: a row is a band of z_2, a column a band of z_1."
+            )
+        if _close(got, want.flip(0)):
+            raise ExerciseError(
+                "Upside down: row 0 is the top row, the largest z_2, as on a plot and in "
+                "prior_quantile_grid."
+            )
+        if _close(got, want.flip(1)):
+            raise ExerciseError("Mirrored: column 0 is the smallest z_1.")
+        if not _close(got, want):
+            raise ExerciseError(
+                "Not yet: map each coordinate through the normal CDF, u = Phi(z), and put the code "
+                "in cell floor(n u) of each axis (clamped to n - 1), so every cell holds 1/n^2 of "
+                "the prior's mass."
+            )
+    print("Correct: one share per quantile cell, laid out like the decoded grid, summing to 1.")
+
+
+def check_unsure_shares(fn: Callable[[torch.Tensor, list[float]], torch.Tensor]) -> None:
+    """Exercise: ``fn(top_probability, thresholds)`` gives, for each threshold, the share of images
+    whose top probability is below it (strictly): a tensor ``(len(thresholds),)``."""
+    g = torch.Generator().manual_seed(8)
+    top = torch.rand(2000, generator=g, dtype=torch.float64) * 0.9 + 0.1
+    top[:50] = 0.7  # ties at a threshold: "below" is strict
+    thresholds = [0.5, 0.7, 0.9, 0.99]
+    got = _as_tensor(fn(top, thresholds), "unsure_shares(top_probability, thresholds)")
+    want = torch.tensor([(top < c).double().mean().item() for c in thresholds], dtype=torch.float64)
+    _shape(got, want, f"one share per threshold ({len(thresholds)} thresholds)")
+    got = got.double()
+    if _close(got, 1 - want):
+        raise ExerciseError(
+            "That is the share the judge is sure of: count the images BELOW the threshold."
+        )
+    if _close(got, 100 * want):
+        raise ExerciseError("Those are percentages: return shares in [0, 1].")
+    at_most = torch.tensor([(top <= c).double().mean().item() for c in thresholds])
+    if _close(got, at_most.double()):
+        raise ExerciseError("Images exactly at the threshold count as sure: use `<`, not `<=`.")
+    if not _close(got, want):
+        raise ExerciseError(
+            "Not yet: for each threshold c, the mean of (top_probability < c) over the images."
+        )
+    print("Correct: the share below each threshold, with ties counted as sure.")

@@ -132,5 +132,11 @@ vaeExplorer(script ? script.parentElement : document.getElementById("{element_id
 
 
 def explorer(model: VAE, means: torch.Tensor, labels: torch.Tensor, **kwargs: Any) -> HTML:
-    """``explorer_html`` as a notebook cell's output; Jupyter, VS Code and Colab run its script."""
+    """``explorer_html`` as a notebook cell's output.
+
+    Its script needs no kernel, but a notebook front end decides whether to run it: a page built
+    from the notebook (the book's website) runs it; Jupyter and JupyterLab run a saved output's
+    script only once the notebook is trusted (File > Trust Notebook) or the cell has been run
+    again; in Colab, run the cell.
+    """
     return HTML(explorer_html(model, means, labels, **kwargs))

@@ -2,7 +2,8 @@
 
 A trained VAE maps each digit x to q(z|x) = N(mu(x), diag sigma^2(x)) and decodes any z to pixel
 probabilities sigmoid(decode(z)). The functions here encode a data set to its posterior means,
-build the grid of prior quantiles that chapter 8 decodes, interpolate between two codes (linear
+build the grids of codes that chapter 8 decodes (prior quantiles, and an even grid for
+comparison), count codes in the quantile grid's cells, interpolate between two codes (linear
 and spherical), and evaluate the standard normal prior p(z) = N(0, I) and the aggregate posterior
 q(z) = E_x q(z|x) on given points.
 """
@@ -19,6 +20,8 @@ __all__ = [
     "encode_means",
     "decode_means",
     "prior_quantile_grid",
+    "even_grid",
+    "quantile_cell_shares",
     "lerp",
     "slerp",
     "interpolate",
@@ -73,6 +76,42 @@ def prior_quantile_grid(n: int) -> torch.Tensor:
     return torch.stack([z1, z2], dim=-1).float()
 
 
+def even_grid(n: int, half_width: float = 3.0) -> torch.Tensor:
+    """An ``(n, n, 2)`` grid of z evenly spaced on ``[-half_width, half_width]^2``, laid out like
+    :func:`prior_quantile_grid` (z_1 grows to the right, z_2 upwards).
+
+    The axis is built from integers, ``(i - (n - 1) / 2) * step``, so it is exactly symmetric and,
+    for odd n, its middle value is exactly 0. (``torch.linspace(-3, 3, 15)`` gives -2.98e-8 there
+    on some CPUs and 0 on others, which prints as -0.00 or +0.00.)
+    """
+    if n < 2:
+        raise ValueError(f"n must be at least 2, got {n}")
+    offsets = torch.arange(n, dtype=torch.float64) - (n - 1) / 2
+    axis = offsets * (2 * half_width / (n - 1))
+    z1 = axis.expand(n, n)
+    z2 = axis.flip(0)[:, None].expand(n, n)
+    return torch.stack([z1, z2], dim=-1).float()
+
+
+def quantile_cell_shares(z: torch.Tensor, n: int) -> torch.Tensor:
+    """The share of the 2-D codes ``z`` ``(N, 2)`` in each cell of the n x n quantile grid.
+
+    Cell boundaries are the prior quantiles ``Phi^{-1}(k / n)``, so under ``z ~ N(0, I)`` every
+    cell expects 1 / n^2. Returns ``(n, n)`` float32 shares summing to 1, laid out like
+    :func:`prior_quantile_grid`: row 0 holds the largest z_2, column 0 the smallest z_1. A code
+    far out (Phi(z) = 1 in floating point) counts in the outermost cell.
+    """
+    if z.ndim != 2 or z.shape[1] != 2:
+        raise ValueError(f"z must have shape (N, 2), got {tuple(z.shape)}")
+    u = torch.distributions.Normal(0.0, 1.0).cdf(z.double())
+    cells = (u * n).long().clamp(0, n - 1)
+    counts = torch.zeros(n, n, dtype=torch.float64)
+    counts.index_put_(
+        (n - 1 - cells[:, 1], cells[:, 0]), torch.ones(len(z), dtype=torch.float64), accumulate=True
+    )
+    return (counts / len(z)).float()
+
+
 def norm_quantile(u: torch.Tensor) -> torch.Tensor:
     """Phi^{-1}(u), the standard normal quantile: sqrt(2) * erfinv(2u - 1)."""
     return math.sqrt(2) * torch.special.erfinv(2 * u - 1)
@@ -91,7 +130,11 @@ def slerp(
 
     With Omega the angle between z0 and z1,
     ``slerp = sin((1 - t) Omega) / sin(Omega) z0 + sin(t Omega) / sin(Omega) z1``.
-    Between points of equal norm it keeps that norm, moving along the great circle. When z0 and
+    Equivalently ``z(t) = cos(t Omega) z0 + sin(t Omega) w`` with
+    ``w = (z1 - cos(Omega) z0) / sin(Omega)``: an arc, in the plane of z0 and z1, of an ellipse
+    centred at the origin. Between points of equal norm the ellipse is a circle: the path keeps
+    that norm and moves along the great circle at constant angular speed. Between unequal norms
+    the norm changes smoothly but can rise above the larger of the two. When z0 and
     z1 are (nearly) parallel, sin(Omega) -> 0 and the formula tends to lerp, which is used
     instead. Exactly opposite points have no unique great circle; lerp is used there too.
     """
@@ -125,7 +168,8 @@ def aggregate_posterior_log_density(
     z: torch.Tensor, means: torch.Tensor, log_vars: torch.Tensor, batch_size: int = 512
 ) -> torch.Tensor:
     """log q(z) with q(z) = (1/N) sum_n N(z; mu_n, diag exp(log_var_n)): the mixture of the N
-    posteriors of a data set (the aggregate posterior of Hoffman & Johnson, 2016).
+    posteriors of a data set: the aggregate posterior (the "aggregated posterior" of Makhzani et
+    al., 2015; Hoffman & Johnson, 2016 split the ELBO's KL term with it).
 
     ``z`` is ``(M, d)``; ``means`` and ``log_vars`` are ``(N, d)``. Returns ``(M,)``.
     """
