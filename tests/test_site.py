@@ -92,9 +92,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
         context.close()
 
 
-@pytest.mark.parametrize("page_path", PAGES)
-def test_page_renders_offline(site: str, browser, page_path: str) -> None:
-    assert (HTML / page_path).is_file(), f"{page_path} was not built"
+def _open_offline(browser, url: str):
+    """Open ``url`` in a new page that records console errors and blocks (and lists) any request
+    that leaves the local site. Returns ``(page, errors, outside)``."""
     page = browser.new_page()
     errors: list[str] = []
     outside: list[str] = []
@@ -109,7 +109,14 @@ def test_page_renders_offline(site: str, browser, page_path: str) -> None:
             route.abort()
 
     page.route("**/*", only_this_site)
-    page.goto(site + page_path, wait_until="load")
+    page.goto(url, wait_until="load")
+    return page, errors, outside
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page_renders_offline(site: str, browser, page_path: str) -> None:
+    assert (HTML / page_path).is_file(), f"{page_path} was not built"
+    page, errors, outside = _open_offline(browser, site + page_path)
     if page.locator('script[src*="mathjax"]').count():
         page.wait_for_function(
             "() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20_000
@@ -177,21 +184,7 @@ LATENT_PAGE = "chapters/08_latent_space.html"
 
 def test_latent_explorer_works_on_the_built_page(site: str, browser) -> None:
     """Chapter 8's no-kernel explorer: drawn, redrawn by a drag, no inert ipywidgets left."""
-    page = browser.new_page()
-    errors: list[str] = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    outside: list[str] = []
-
-    def only_this_site(route) -> None:
-        if urlparse(route.request.url).hostname in ("127.0.0.1", None):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_this_site)
-    page.goto(site + LATENT_PAGE, wait_until="load")
+    page, errors, outside = _open_offline(browser, site + LATENT_PAGE)
     explorers = page.locator("main .vae-explorer")
     assert explorers.count() == 1, "the chapter's JavaScript explorer is missing"
     root = explorers.first
