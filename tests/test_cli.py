@@ -128,6 +128,16 @@ def test_train_resume_evaluate_sample_export(tmp_path: Path) -> None:
             "--data-root /no/such/folder does not exist",
         ),
         (["train"], "the following arguments are required: --out"),
+        (["train", "--beta", "-1", "--out", "x.pt"], "--beta: must be a finite number >= 0"),
+        (["train", "--free-bits", "lots", "--out", "x.pt"], "expected a number >= 0, got 'lots'"),
+        (
+            ["train", "--kl-warmup-epochs", "-2", "--out", "x.pt"],
+            "--kl-warmup-epochs: must be >= 0",
+        ),
+        (
+            ["train", "--epochs", "2", "--kl-warmup-epochs", "5", "--out", "x.pt"],
+            "kl_warmup_epochs (5) exceeds epochs (2)",
+        ),
     ],
 )
 def test_bad_arguments_get_clear_errors(
@@ -168,6 +178,43 @@ def test_help_explains_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         "--resume",
         "--data-root",
         "--device",
+        "--beta",
+        "--kl-warmup-epochs",
+        "--free-bits",
+        "--conditional",
     ):
         assert flag in text
     assert "(default: 20)" in text
+    flat = " ".join(text.split())
+    for math in ("rec + β·KL", "w = β·min(1, t/T)", "sum_j max(λ, KL_j)", "q(z|x,y), p(x|z,y)"):
+        assert math in flat, math
+
+
+def test_objective_and_conditional_flags_are_recorded(tmp_path: Path) -> None:
+    out = tmp_path / "cvae.pt"
+    flags = ["--latent-dim", "2", "--hidden-dims", "32", "--batch-size", "256", "--no-progress",
+             "--conditional", "--beta", "2", "--kl-warmup-epochs", "1", "--free-bits", "0.25"]
+    done = _run("train", "--epochs", "1", "--out", str(out), *flags, env_data=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "conditional on 10 classes" in done.stdout
+    assert "minimizing rec + 2 * sum_j max(0.25, KL_j), weight rising from 0 over 1" in done.stdout
+    record = json.loads(out.with_suffix(".json").read_text())
+    objective = {"beta": 2.0, "kl_warmup_epochs": 1, "free_bits": 0.25}
+    assert record["training"]["objective"] == objective
+    assert record["model"]["n_classes"] == 10
+    assert "--conditional --beta 2 --kl-warmup-epochs 1 --free-bits 0.25" in record["commands"][0]
+    assert set(record["history"]) >= {"train_loss", "train_objective", "test_loss"}
+    from vae_tutorial.train import load_checkpoint
+
+    assert load_checkpoint(out)["train_config"]["objective"] == objective
+
+    beta3 = [*flags[:-6], "--beta", "3", *flags[-4:]]
+    other = _run("train", "--epochs", "2", "--out", str(out), "--resume", *beta3,
+                 env_data=tmp_path)  # fmt: skip
+    assert other.returncode != 0 and "trained with" in other.stderr
+    png = tmp_path / "digits.png"
+    sampled = _run("sample", str(out), "--n", "10", "--out", str(png), env_data=tmp_path)
+    assert sampled.returncode == 0, sampled.stderr
+    assert "labels 0-9 in turn" in sampled.stdout
+    evaluated = _run("evaluate", str(out), "--k", "1", "--n-test", "10", env_data=tmp_path)
+    assert evaluated.returncode == 1 and "unconditional models only" in evaluated.stderr

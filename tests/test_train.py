@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from vae_tutorial.model import VAE, VAEConfig
+from vae_tutorial.objective import Objective
 from vae_tutorial.train import (
     CheckpointError,
     TrainConfig,
@@ -269,3 +270,152 @@ def test_reference_checkpoints_are_found_in_the_checkout() -> None:
     assert load_model(path).config == VAEConfig(latent_dim=2, hidden_dims=(256,))
     with pytest.raises(CheckpointError, match="not found"):
         reference_checkpoint("no_such_model")
+
+
+CONDITIONAL = VAEConfig(latent_dim=2, hidden_dims=(64,), n_classes=10)
+
+
+def _conditional(seed: int = 0) -> VAE:
+    from vae_tutorial.model import build_model
+
+    torch.manual_seed(seed)
+    return build_model(CONDITIONAL)
+
+
+def test_the_same_train_trains_a_conditional_vae_and_it_resumes_exactly(
+    small_mnist, tmp_path: Path
+) -> None:
+    config = TrainConfig(epochs=3, batch_size=64, objective=Objective(kl_warmup_epochs=1))
+    straight = _conditional()
+    expected = train(straight, small_mnist, config, progress=False, log=None)
+    assert expected.train_loss[-1] < expected.train_loss[0]
+
+    class Interrupt(Exception):
+        pass
+
+    def stop(epoch: int, model: VAE, history: object) -> None:
+        if epoch == 1:
+            raise Interrupt
+
+    path = tmp_path / "cvae.pt"
+    with pytest.raises(Interrupt):
+        train(_conditional(), small_mnist, config, checkpoint=path, progress=False, log=None,
+              on_epoch_end=stop)  # fmt: skip
+    assert load_checkpoint(path)["model_config"]["n_classes"] == 10
+    resumed = _conditional(seed=99)
+    history = train(resumed, small_mnist, config, checkpoint=path, resume=True, progress=False,
+                    log=None)  # fmt: skip
+    assert history.test_loss == expected.test_loss
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    loaded = load_model(path)
+    assert type(loaded).__name__ == "ConditionalVAE" and loaded.config == CONDITIONAL
+    # an unconditional model cannot resume a conditional run
+    with pytest.raises(CheckpointError, match="conditional on 10 classes.*784-64-2 relu MLP"):
+        train(VAE(replace(CONDITIONAL, n_classes=0)), small_mnist, config, checkpoint=path,
+              resume=True, progress=False, log=None)  # fmt: skip
+
+
+def test_any_28x28_uint8_data_set_trains_with_or_without_labels(small_mnist) -> None:
+    from vae_tutorial.data import ImageData
+
+    g = torch.Generator().manual_seed(0)
+    unlabelled = ImageData(
+        train_images=torch.randint(0, 256, (200, 28, 28), dtype=torch.uint8, generator=g),
+        train_labels=None,
+        test_images=torch.randint(0, 256, (50, 28, 28), dtype=torch.uint8, generator=g),
+        test_labels=None,
+        source="noise",
+    )
+    assert not unlabelled.has_labels and small_mnist.has_labels
+    assert unlabelled.describe() == "noise: 200 training and 50 test images"
+    history = train(_model(), unlabelled, TrainConfig(epochs=1, batch_size=64), progress=False,
+                    log=None)  # fmt: skip
+    assert history.epochs == 1
+    with pytest.raises(ValueError, match="needs the labels y of its 64 images"):
+        train(_conditional(), unlabelled, TrainConfig(epochs=1, batch_size=64), progress=False,
+              log=None)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"train_images": torch.zeros(10, 28, 28)}, TypeError,
+         r"train_images must be a uint8 tensor of shape \(N, 28, 28\).*torch.float32"),
+        ({"test_images": torch.zeros(10, 32, 32, dtype=torch.uint8)}, TypeError,
+         r"test_images must be a uint8 tensor.*\(10, 32, 32\)"),
+        ({"train_images": torch.zeros(10, 784, dtype=torch.uint8)}, TypeError, "(N, 28, 28)"),
+        ({"train_labels": torch.zeros(3, dtype=torch.int64)}, ValueError,
+         "train_labels has 3 labels for 512 train images"),
+        ({"test_labels": torch.zeros(256, dtype=torch.int32)}, TypeError,
+         "test_labels must be None or an int64 tensor"),
+        ({"train_labels": torch.full((512,), -1)}, ValueError, "class indices >= 0"),
+        ({"train_images": [[0] * 28] * 28}, TypeError, "must be a torch.Tensor"),
+    ],
+)  # fmt: skip
+def test_a_wrong_data_set_gets_a_clear_error(small_mnist, change, error, message) -> None:
+    import dataclasses
+
+    from vae_tutorial.data import ImageData
+
+    fields = {f.name: getattr(small_mnist, f.name) for f in dataclasses.fields(small_mnist)}
+    with pytest.raises(error, match=message):
+        ImageData(**{**fields, **change, "source": "mine"})
+
+    class Duck:  # train() checks whatever it is given, dataclass or not
+        pass
+
+    duck = Duck()
+    duck.__dict__.update({**fields, **change})
+    with pytest.raises(error, match=message):
+        train(_model(), duck, TrainConfig(epochs=1), progress=False, log=None)
+
+
+@pytest.mark.parametrize("name", ["mnist_latent2", "mnist_vae20", "burda_vae"])
+def test_the_committed_reference_checkpoints_still_load(name: str) -> None:
+    from vae_tutorial.train import reference_checkpoint
+
+    path = reference_checkpoint(name)
+    state = load_checkpoint(path)
+    assert "n_classes" not in state["model_config"], "made before conditional models existed"
+    assert "objective" not in state["train_config"]
+    model = load_model(path)
+    assert type(model) is VAE and model.config.n_classes == 0
+    assert TrainConfig.from_dict(state["train_config"]).objective == Objective()
+    x = torch.zeros(2, 784)
+    assert torch.isfinite(model.loss(x).loss)
+
+
+def _as_old_checkpoint(path: Path) -> None:
+    """Rewrite a checkpoint as the code before objectives and conditional models wrote it."""
+    state = load_checkpoint(path)
+    state.pop("format")
+    del state["train_config"]["objective"], state["model_config"]["n_classes"]
+    del state["history"]["train_objective"]
+    save_checkpoint(path, state)
+
+
+def test_an_old_training_checkpoint_resumes_exactly(small_mnist, tmp_path: Path) -> None:
+    config = TrainConfig(epochs=2, batch_size=64)
+    straight = _model()
+    expected = train(straight, small_mnist, config, progress=False, log=None)
+    path = tmp_path / "old.pt"
+    train(_model(), small_mnist, replace(config, epochs=1), checkpoint=path, progress=False,
+          log=None)  # fmt: skip
+    _as_old_checkpoint(path)
+    state = load_checkpoint(path)
+    assert sorted(state) == ["data_source", "extra", "format", "history", "model",
+                             "model_config", "optimizer", "rng", "scheduler", "train_config"]
+    assert "objective" not in state["train_config"]
+    assert load_model(path).config == SMALL
+    resumed = _model(seed=99)
+    history = train(resumed, small_mnist, config, checkpoint=path, resume=True, progress=False,
+                    log=None)  # fmt: skip
+    assert history.train_loss == expected.train_loss and history.test_loss == expected.test_loss
+    assert history.train_objective == history.train_loss  # the old run minimized the -ELBO
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    # resuming an old run with another objective is another run
+    with pytest.raises(CheckpointError, match="trained with"):
+        train(_model(), small_mnist, replace(config, objective=Objective(beta=2.0)),
+              checkpoint=path, resume=True, progress=False, log=None)  # fmt: skip

@@ -16,7 +16,8 @@ import torch
 from vae_tutorial import device as pick_device
 from vae_tutorial import seed_everything
 from vae_tutorial.data import TEST_BINARIZATION_SEED, DataError, load_mnist
-from vae_tutorial.model import ACTIVATIONS, VAE, VAEConfig
+from vae_tutorial.model import ACTIVATIONS, VAE, ConditionalVAE, VAEConfig, build_model
+from vae_tutorial.objective import Objective
 from vae_tutorial.records import read_record, write_record
 from vae_tutorial.train import (
     CheckpointError,
@@ -46,6 +47,29 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {value}")
     return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {value}")
+    return value
+
+
+MNIST_CLASSES = 10
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -106,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden nonlinearity"
     )
     t.add_argument(
+        "--conditional",
+        action="store_true",
+        help=f"a conditional VAE (Sohn et al. 2015): q(z|x,y), p(x|z,y) with the one-hot digit "
+        f"label y ({MNIST_CLASSES} classes) concatenated to the encoder's and decoder's inputs",
+    )
+    t.add_argument(
         "--epochs", type=_positive_int, default=10, help="total epochs (with --resume: the total)"
     )
     t.add_argument("--batch-size", type=_positive_int, default=128, help="examples per step")
@@ -121,6 +151,28 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["dynamic", "static", "none"],
         default="dynamic",
         help="pixel binarization",
+    )
+    t.add_argument(
+        "--beta",
+        type=_nonnegative_float,
+        default=1.0,
+        help="KL weight β: minimize rec + β·KL (1: the negative ELBO; Higgins et al. 2017: β > 1)",
+    )
+    t.add_argument(
+        "--kl-warmup-epochs",
+        type=_nonnegative_int,
+        default=0,
+        metavar="E",
+        help="KL warm-up (Bowman et al. 2016): weight w = β·min(1, t/T) at step t, T the steps "
+        "of E epochs (0: w = β throughout)",
+    )
+    t.add_argument(
+        "--free-bits",
+        type=_nonnegative_float,
+        default=0.0,
+        metavar="NATS",
+        help="free bits λ: KL term sum_j max(λ, KL_j), KL_j the batch-mean KL of latent "
+        "dimension j (Kingma et al. 2016; 0: the plain KL)",
     )
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument(
@@ -263,29 +315,40 @@ def cmd_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
             f"--out {args.out} exists. Add --resume to continue it, or choose another --out."
         )
     model_config = VAEConfig(
-        latent_dim=args.latent_dim, hidden_dims=tuple(args.hidden_dims), activation=args.activation
+        latent_dim=args.latent_dim,
+        hidden_dims=tuple(args.hidden_dims),
+        activation=args.activation,
+        n_classes=MNIST_CLASSES if args.conditional else 0,
     )
-    train_config = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        lr_schedule=args.lr_schedule,
-        binarize=args.binarize,
-        seed=args.seed,
-    )
+    try:
+        train_config = TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.lr,
+            lr_schedule=args.lr_schedule,
+            binarize=args.binarize,
+            seed=args.seed,
+            objective=Objective(
+                beta=args.beta, kl_warmup_epochs=args.kl_warmup_epochs, free_bits=args.free_bits
+            ),
+        )
+    except ValueError as err:
+        parser.error(str(err))
     data = _load_data(parser, args.data_root)
     device = _device(args.device)
     seed_everything(args.seed)
-    model = VAE(model_config).to(device)
+    model = build_model(model_config).to(device)
     if args.resume:  # the run's own record; its --init-from, if any, was applied at its start
         record = read_record(args.out)
     elif args.init_from is not None:
         record = _initialize(parser, model, args.init_from)
     else:
         record = {}
+    objective = train_config.objective
     print(
         f"Training a {model_config.describe()} "
         f"({sum(p.numel() for p in model.parameters()):,} parameters)"
+        + ("" if objective.is_elbo else f", minimizing {objective.describe()}")
     )
     start = time.perf_counter()
     try:
@@ -334,6 +397,11 @@ def cmd_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
 
     device = _device(args.device)
     model = load_model(args.checkpoint, device=device)
+    if isinstance(model, ConditionalVAE):
+        raise SystemExit(
+            f"error: {args.checkpoint} holds a {model.config.describe()}; evaluate computes "
+            "log p(x) of unconditional models only (a conditional model's bound is log p(x|y))."
+        )
     data = _load_data(parser, args.data_root)
     images = data.test_images[: args.n_test] if args.n_test else data.test_images
     print(
@@ -395,6 +463,8 @@ def cmd_sample(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     nrow = max(1, int(args.n**0.5))
     save_image(1 - images.reshape(-1, 1, 28, 28), args.out, nrow=nrow, padding=2, pad_value=0.8)
     what = "binary draws x ~ p(x|z)" if args.draws else "decoder means E[x|z], pixel probabilities"
+    if isinstance(model, ConditionalVAE):
+        what += f"; labels 0-{model.config.n_classes - 1} in turn"
     print(f"Saved {args.n} samples from the prior ({what}; ink dark) to {args.out}")
 
 

@@ -23,7 +23,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -31,7 +31,11 @@ import torch
 __all__ = [
     "MNIST_FILES",
     "DataError",
+    "ImageData",
     "MNISTData",
+    "check_image_data",
+    "Batch",
+    "as_batch",
     "Batches",
     "default_data_root",
     "load_mnist",
@@ -56,8 +60,74 @@ class DataError(RuntimeError):
     """The data on disk is missing, truncated or corrupted. The message says how to fix it."""
 
 
+def check_image_data(data: Any) -> None:
+    """Raise a clear error unless ``data`` is a data set that :func:`~vae_tutorial.train.train`
+    takes: ``train_images`` and ``test_images`` ``uint8`` tensors of shape ``(N, 28, 28)``, and
+    ``train_labels`` and ``test_labels`` either ``None`` or ``int64`` tensors ``(N,)`` of class
+    indices >= 0."""
+    for split in ("train", "test"):
+        images = getattr(data, f"{split}_images", None)
+        if not isinstance(images, torch.Tensor):
+            raise TypeError(
+                f"{split}_images must be a torch.Tensor of uint8 images (N, 28, 28), "
+                f"got {type(images).__name__}"
+            )
+        if images.dtype != torch.uint8 or images.dim() != 3 or tuple(images.shape[1:]) != (28, 28):
+            raise TypeError(
+                f"{split}_images must be a uint8 tensor of shape (N, 28, 28) with pixel values "
+                f"0-255, got {images.dtype} {tuple(images.shape)}"
+            )
+        if len(images) == 0:
+            raise ValueError(f"{split}_images is empty")
+        labels = getattr(data, f"{split}_labels", None)
+        if labels is None:
+            continue
+        if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64 or labels.dim() != 1:
+            raise TypeError(
+                f"{split}_labels must be None or an int64 tensor of shape (N,), got "
+                + (
+                    f"{labels.dtype} {tuple(labels.shape)}"
+                    if isinstance(labels, torch.Tensor)
+                    else type(labels).__name__
+                )
+            )
+        if len(labels) != len(images):
+            raise ValueError(
+                f"{split}_labels has {len(labels):,} labels for {len(images):,} {split} images"
+            )
+        if labels.min() < 0:
+            raise ValueError(f"{split}_labels must be class indices >= 0, got {labels.min()}")
+
+
 @dataclass(frozen=True)
-class MNISTData:
+class ImageData:
+    """A data set to train on: 28 x 28 ``uint8`` images, with optional class labels.
+
+    Images are ``(N, 28, 28)`` ``uint8`` (0-255, ink high), labels ``int64`` ``(N,)`` class
+    indices or ``None``. ``source`` names the data; a checkpoint records it, and resuming checks
+    it. Construction checks all of this (:func:`check_image_data`).
+    """
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor | None
+    test_images: torch.Tensor
+    test_labels: torch.Tensor | None
+    source: str
+
+    def __post_init__(self) -> None:
+        check_image_data(self)
+
+    @property
+    def has_labels(self) -> bool:
+        return self.train_labels is not None and self.test_labels is not None
+
+    def describe(self) -> str:
+        n_train, n_test = len(self.train_images), len(self.test_images)
+        return f"{self.source}: {n_train:,} training and {n_test:,} test images"
+
+
+@dataclass(frozen=True)
+class MNISTData(ImageData):
     """Digits as ``uint8`` tensors of shape ``(N, 28, 28)`` and labels as ``int64`` ``(N,)``."""
 
     train_images: torch.Tensor
@@ -244,6 +314,51 @@ def load_mnist(
         print(message)
     _cache[key] = data
     return data
+
+
+class Batch:
+    """One mini-batch as a model's loss reads it.
+
+    ``x`` is the encoder's input ``(B, 784)``; ``target`` is what the likelihood scores, ``x``
+    itself unless given (a denoising VAE encodes a corrupted ``x`` and scores the clean image);
+    ``y`` holds the ``B`` class labels, or ``None``. A model uses what it needs: a plain VAE
+    ignores ``y``.
+    """
+
+    __slots__ = ("x", "target", "y")
+
+    def __init__(
+        self, x: torch.Tensor, target: torch.Tensor | None = None, y: torch.Tensor | None = None
+    ) -> None:
+        target = x if target is None else target
+        if target.shape != x.shape:
+            raise ValueError(
+                f"target must have the shape of x, got {tuple(target.shape)} and {tuple(x.shape)}"
+            )
+        if y is not None and (y.dim() != 1 or len(y) != len(x)):
+            raise ValueError(
+                f"y must hold one label per image: {tuple(y.shape)} for {len(x)} images"
+            )
+        self.x, self.target, self.y = x, target, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __repr__(self) -> str:
+        labels = "none" if self.y is None else f"{len(self.y)}"
+        same = "x" if self.target is self.x else f"{tuple(self.target.shape)}"
+        return f"Batch(x={tuple(self.x.shape)}, target={same}, labels={labels})"
+
+
+def as_batch(item: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | Batch) -> Batch:
+    """A :class:`Batch` from what :class:`Batches` yields: ``x``, or ``(x, y)``, or a Batch."""
+    if isinstance(item, Batch):
+        return item
+    if isinstance(item, torch.Tensor):
+        return Batch(item)
+    if isinstance(item, tuple) and len(item) == 2:
+        return Batch(item[0], y=item[1])
+    raise TypeError(f"expected images x, a pair (x, y) or a Batch, got {type(item).__name__}")
 
 
 class Batches:

@@ -3,19 +3,25 @@
 Layer names follow the math: ``to_mean`` and ``to_log_var`` are the encoder's two heads,
 ``to_logits`` the decoder's output layer. The decoder ends in logits, with no sigmoid: the loss
 (``binary_cross_entropy_with_logits``) applies it, stably.
+
+Every model offers one method to training, ``loss(batch, kl_weight, free_bits)``: the training
+loop never learns what the model is. :class:`ConditionalVAE` (Sohn et al. 2015) is the same VAE
+with the label y read by the encoder and the decoder, q(z|x, y) and p(x|z, y).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
 from torch import nn
 
+from vae_tutorial.data import Batch, as_batch
 from vae_tutorial.losses import NegativeELBO, negative_elbo
+from vae_tutorial.objective import objective_loss
 
-__all__ = ["ACTIVATIONS", "VAEConfig", "VAE", "reparameterize"]
+__all__ = ["ACTIVATIONS", "VAEConfig", "VAE", "ConditionalVAE", "build_model", "reparameterize"]
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -37,7 +43,7 @@ def reparameterize(
     return mean + torch.exp(0.5 * log_var) * eps
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class VAEConfig:
     """The shape of a VAE. The decoder mirrors the encoder's hidden sizes in reverse."""
 
@@ -51,6 +57,8 @@ class VAEConfig:
     """Pixels per image."""
     architecture: str = field(default="mlp")
     """``"mlp"``: fully connected layers (the only architecture so far)."""
+    n_classes: int = 0
+    """0: q(z|x) and p(x|z). K > 0: a conditional VAE on K classes, q(z|x, y) and p(x|z, y)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_dims", tuple(int(h) for h in self.hidden_dims))
@@ -64,13 +72,24 @@ class VAEConfig:
             )
         if self.architecture != "mlp":
             raise ValueError(f"architecture must be 'mlp', got {self.architecture!r}")
+        if isinstance(self.n_classes, bool) or not isinstance(self.n_classes, int):
+            raise ValueError(f"n_classes must be an integer, got {self.n_classes!r}")
+        if self.n_classes == 1 or self.n_classes < 0:
+            raise ValueError(
+                f"n_classes must be 0 (unconditional) or at least 2, got {self.n_classes}"
+            )
+
+    def __repr__(self) -> str:  # n_classes only when set: an unconditional config prints as before
+        shown = (f for f in fields(self) if f.name != "n_classes" or self.n_classes)
+        return f"VAEConfig({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in shown)})"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "hidden_dims": list(self.hidden_dims)}
 
     def describe(self) -> str:
         sizes = "-".join(str(n) for n in (self.input_dim, *self.hidden_dims, self.latent_dim))
-        return f"{sizes} {self.activation} MLP"
+        conditional = f", conditional on {self.n_classes} classes" if self.n_classes else ""
+        return f"{sizes} {self.activation} MLP{conditional}"
 
 
 def _mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:
@@ -87,11 +106,13 @@ class VAE(nn.Module):
         super().__init__()
         self.config = config or VAEConfig()
         c, act = self.config, ACTIVATIONS[self.config.activation]
-        encoder_sizes = [c.input_dim, *c.hidden_dims]
+        if c.n_classes and not isinstance(self, ConditionalVAE):
+            raise ValueError(f"{c.describe()}: build it with ConditionalVAE or build_model")
+        encoder_sizes = [c.input_dim + c.n_classes, *c.hidden_dims]  # + one-hot y if conditional
         self.encoder = _mlp(encoder_sizes, act)
         self.to_mean = nn.Linear(encoder_sizes[-1], c.latent_dim)
         self.to_log_var = nn.Linear(encoder_sizes[-1], c.latent_dim)
-        decoder_sizes = [c.latent_dim, *reversed(c.hidden_dims)]
+        decoder_sizes = [c.latent_dim + c.n_classes, *reversed(c.hidden_dims)]
         self.decoder = _mlp(decoder_sizes, act)
         self.to_logits = nn.Linear(decoder_sizes[-1], c.input_dim)
 
@@ -104,15 +125,29 @@ class VAE(nn.Module):
         """p(x|z): Bernoulli logits for every pixel, ``(batch, 784)``."""
         return self.to_logits(self.decoder(z))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Encode, sample one z per example, decode: returns ``(logits, mean, log_var)``."""
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encode, sample one z per example, decode: returns ``(logits, mean, log_var)``.
+
+        Labels ``y`` are for a conditional VAE; this one ignores them."""
         mean, log_var = self.encode(x)
         return self.decode(reparameterize(mean, log_var)), mean, log_var
 
-    def loss(self, x: torch.Tensor) -> NegativeELBO:
-        """The negative ELBO of a batch, averaged over its examples, with its two parts."""
-        logits, mean, log_var = self(x)
-        return negative_elbo(logits, x, mean, log_var)
+    def loss(
+        self, batch: torch.Tensor | Batch, kl_weight: float = 1.0, free_bits: float = 0.0
+    ) -> NegativeELBO:
+        """The negative ELBO of a batch, averaged over its examples, with its two parts.
+
+        ``batch``: images x, or a :class:`~vae_tutorial.data.Batch` (encode ``x``, score
+        ``target``, labels ``y``). ``kl_weight`` w and ``free_bits`` λ change only ``.loss``, the
+        value to minimize, to ``rec + w * sum_j max(λ, KL_j)`` (:mod:`vae_tutorial.objective`);
+        ``.reconstruction`` and ``.kl`` stay the true terms.
+        """
+        batch = as_batch(batch)
+        logits, mean, log_var = self(batch.x, batch.y)
+        elbo = negative_elbo(logits, batch.target, mean, log_var)
+        return objective_loss(elbo, mean, log_var, kl_weight, free_bits)
 
     @torch.no_grad()
     def sample_means(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -133,3 +168,83 @@ class VAE(nn.Module):
         """
         means = self.sample_means(n, generator)
         return torch.bernoulli(means.cpu(), generator=generator).to(means.device)
+
+
+class ConditionalVAE(VAE):
+    """A conditional VAE (Sohn et al. 2015): q(z|x, y) and p(x|z, y), with the prior p(z) = N(0, I).
+
+    The label enters as a one-hot vector concatenated to the encoder's input ``[x, onehot(y)]``
+    and to the decoder's input ``[z, onehot(y)]``. The ELBO is that of log p(x | y), so z need not
+    encode the class: it is left for style. Its batches must carry labels ``y`` in
+    ``0 .. n_classes - 1``.
+    """
+
+    def __init__(self, config: VAEConfig) -> None:
+        if not config.n_classes:
+            raise ValueError("a ConditionalVAE needs VAEConfig(n_classes=K) with K >= 2")
+        super().__init__(config)
+
+    def one_hot(self, y: torch.Tensor | None, n: int) -> torch.Tensor:
+        """The labels of ``n`` examples as one-hot float rows ``(n, n_classes)``, checked."""
+        k = self.config.n_classes
+        if y is None:
+            raise ValueError(
+                f"this conditional VAE needs the labels y of its {n} images; the batch has none "
+                "(train it on data with labels, e.g. MNISTData)"
+            )
+        if y.shape != (n,):
+            raise ValueError(f"y must hold one label per image: {tuple(y.shape)} for {n} images")
+        if y.is_floating_point() or y.is_complex():
+            raise ValueError(f"y must hold integer class indices, got {y.dtype}")
+        if len(y) and (y.min() < 0 or y.max() >= k):
+            raise ValueError(
+                f"labels must lie in 0..{k - 1} (n_classes={k}), "
+                f"got values from {y.min().item()} to {y.max().item()}"
+            )
+        return nn.functional.one_hot(y.long(), k).to(self.to_logits.weight.dtype)
+
+    def encode(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x, y): the mean and log-variance of a diagonal Gaussian, each ``(batch, d)``."""
+        h = self.encoder(torch.cat([x, self.one_hot(y, len(x))], dim=-1))
+        return self.to_mean(h), self.to_log_var(h)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """p(x|z, y): Bernoulli logits for every pixel, ``(batch, 784)``."""
+        return self.to_logits(self.decoder(torch.cat([z, self.one_hot(y, len(z))], dim=-1)))
+
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encode with y, sample one z per example, decode with y: ``(logits, mean, log_var)``."""
+        mean, log_var = self.encode(x, y)
+        return self.decode(reparameterize(mean, log_var), y), mean, log_var
+
+    @torch.no_grad()
+    def sample_means(
+        self, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Decoder means E[x | z, y] for n draws z ~ p(z), ``(n, 784)``.
+
+        ``y``: the class of each (default: 0, 1, ..., n_classes - 1, 0, 1, ... in turn).
+        """
+        if y is None:
+            y = torch.arange(n) % self.config.n_classes
+        device = self.to_logits.weight.device
+        z = torch.randn(n, self.config.latent_dim, generator=generator)  # CPU: same on any device
+        return torch.sigmoid(self.decode(z.to(device), y.to(device)))
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Binary draws x ~ p(x | y) = E_z p(x|z, y), ``(n, 784)``; ``y`` as in sample_means."""
+        means = self.sample_means(n, generator, y)
+        return torch.bernoulli(means.cpu(), generator=generator).to(means.device)
+
+
+def build_model(config: VAEConfig) -> VAE:
+    """The model a configuration describes: a :class:`ConditionalVAE` if ``n_classes``, else a
+    :class:`VAE`."""
+    return ConditionalVAE(config) if config.n_classes else VAE(config)

@@ -6,6 +6,11 @@ parameters as never stopping. It is written to a temporary file and moved into p
 ``os.replace``, so a crash mid-write leaves the previous checkpoint intact. It contains only
 tensors and plain Python values and is read with ``torch.load(weights_only=True)``: loading a
 checkpoint never runs code.
+
+The loop never learns what the model is (as in Pyro's ``SVI`` or Lightning's ``training_step``):
+each batch becomes a :class:`~vae_tutorial.data.Batch` (images, and labels when the data has
+them), and the model's ``loss(batch, kl_weight, free_bits)`` says what to minimize. The objective's
+knobs (β, KL warm-up, free bits) are ``TrainConfig.objective``.
 """
 
 from __future__ import annotations
@@ -15,17 +20,28 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from tqdm.auto import tqdm
 
-from vae_tutorial.data import TEST_BINARIZATION_SEED, Batches, Binarize, MNISTData
-from vae_tutorial.model import VAE, VAEConfig
+from vae_tutorial.data import (
+    TEST_BINARIZATION_SEED,
+    Batch,
+    Batches,
+    Binarize,
+    ImageData,
+    as_batch,
+    check_image_data,
+)
+from vae_tutorial.model import VAE, VAEConfig, build_model
+from vae_tutorial.objective import Objective
 
 __all__ = [
     "TrainConfig",
+    "Objective",
     "History",
+    "EpochLosses",
     "TrainingDiverged",
     "CheckpointError",
     "train",
@@ -58,6 +74,8 @@ class TrainConfig:
     """``"constant"``, or ``"cosine"``: decay to 0 over all epochs' steps."""
     binarize: Binarize = "dynamic"
     seed: int = 0
+    objective: Objective = field(default_factory=Objective)
+    """What to minimize: the negative ELBO (the default), or with β, KL warm-up and free bits."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -74,15 +92,34 @@ class TrainConfig:
             raise ValueError(
                 f"binarize must be 'none', 'dynamic' or 'static', got {self.binarize!r}"
             )
+        if not isinstance(self.objective, Objective):
+            raise TypeError(f"objective must be an Objective, got {self.objective!r}")
+        if self.objective.kl_warmup_epochs > self.epochs:
+            raise ValueError(
+                f"kl_warmup_epochs ({self.objective.kl_warmup_epochs}) exceeds epochs "
+                f"({self.epochs}): the KL weight would never reach beta"
+            )
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """The inverse of ``asdict``. A checkpoint from before objectives existed has none: it
+        trained on the plain negative ELBO, the default."""
+        return cls(**{**d, "objective": Objective(**d.get("objective", {}))})
 
 
 @dataclass
 class History:
-    """Per-epoch negative ELBO (nats per example) and its parts, on the training and test sets."""
+    """Per-epoch negative ELBO (nats per example) and its parts, on the training and test sets.
+
+    ``*_loss`` is always the plain negative ELBO, reconstruction + KL, so runs with different
+    objectives compare. ``train_objective`` is what the optimizer minimized (the same number for
+    the default objective; with β, warm-up or free bits, ``rec + w * sum_j max(λ, KL_j)``).
+    """
 
     train_loss: list[float] = field(default_factory=list)
     train_reconstruction: list[float] = field(default_factory=list)
     train_kl: list[float] = field(default_factory=list)
+    train_objective: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
     test_reconstruction: list[float] = field(default_factory=list)
     test_kl: list[float] = field(default_factory=list)
@@ -97,14 +134,27 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict[str, list[float]]) -> History:
-        return cls(**{k: list(v) for k, v in d.items()})
+        """The inverse of ``to_dict``; a history from before ``train_objective`` existed minimized
+        the negative ELBO, so its objective is its ``train_loss``."""
+        lists = {k: list(v) for k, v in d.items()}
+        return cls(**{"train_objective": list(d["train_loss"]), **lists})
+
+
+class EpochLosses(NamedTuple):
+    """One epoch's averages per example (nats): the negative ELBO, its two parts, the objective."""
+
+    loss: float
+    reconstruction: float
+    kl: float
+    objective: float
 
 
 @torch.no_grad()
 def evaluate_elbo(model: VAE, batches: Batches, seed: int = 0) -> tuple[float, float, float]:
     """Average negative ELBO, reconstruction and KL over ``batches`` (one sample of z each).
 
-    Uses its own random stream, so evaluating never changes what training draws next.
+    Uses its own random stream, so evaluating never changes what training draws next. Labels,
+    if ``batches`` yields them, reach the model with the images (a conditional VAE reads them).
     """
     was_training = model.training
     model.eval()
@@ -113,10 +163,12 @@ def evaluate_elbo(model: VAE, batches: Batches, seed: int = 0) -> tuple[float, f
     devices = [batches.device] if batches.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        for x in batches:
-            out = model.loss(x)
-            totals += torch.stack([out.loss, out.reconstruction, out.kl]).double().cpu() * len(x)
-            n += len(x)
+        for item in batches:
+            batch = as_batch(item)
+            out = model.loss(batch)
+            parts = torch.stack([out.loss, out.reconstruction, out.kl])
+            totals += parts.double().cpu() * len(batch)
+            n += len(batch)
     model.train(was_training)
     loss, reconstruction, kl = (totals / n).tolist()
     return loss, reconstruction, kl
@@ -178,7 +230,9 @@ def load_model(
     config: VAEConfig | None = None,
     device: torch.device | str = "cpu",
 ) -> VAE:
-    """Build the VAE stored in a checkpoint. With ``config``, insist that it matches the file's."""
+    """Build the VAE stored in a checkpoint. With ``config``, insist that it matches the file's.
+
+    A checkpoint from before ``n_classes`` existed holds an unconditional VAE (the default)."""
     state = load_checkpoint(path)
     stored = VAEConfig(**state["model_config"])
     if config is not None and config != stored:
@@ -186,7 +240,7 @@ def load_model(
             f"{path} holds a different model: the checkpoint is {stored.describe()} ({stored}), "
             f"the requested model is {config.describe()} ({config})."
         )
-    model = VAE(stored)
+    model = build_model(stored)
     model.load_state_dict(state["model"])
     return model.to(device)
 
@@ -201,6 +255,7 @@ def _adam(model: VAE, lr: float) -> torch.optim.Adam:
 
 
 def _diagnose(x: torch.Tensor, log_var: torch.Tensor | None, lr: float) -> str:
+    """Likely causes of a NaN loss, from the likelihood's target ``x`` and the encoder's output."""
     causes = []
     if x.min() < 0 or x.max() > 1:
         causes.append(
@@ -227,41 +282,54 @@ def train_epoch(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     on_step: Callable[[int], object] | None = None,
-) -> tuple[float, float, float]:
-    """One pass over ``batches``, one optimizer step per batch on the batch-averaged negative ELBO.
+    objective: Objective | None = None,
+    first_step: int = 0,
+) -> EpochLosses:
+    """One pass over ``batches``, one optimizer step per batch on the batch-averaged objective.
 
-    Returns the epoch's average negative ELBO, reconstruction term and KL term per example (nats),
-    measured on each batch before its step. ``on_step(batch_size)`` runs after every step (the
-    progress bar's ``update``).
+    The model's ``loss(batch, kl_weight, free_bits)`` gives the objective to minimize (by default
+    the negative ELBO); ``first_step`` counts the steps of earlier epochs, for the KL warm-up.
+    Returns the epoch's average negative ELBO, reconstruction and KL terms and objective per
+    example (nats), measured on each batch before its step. ``on_step(batch_size)`` runs after
+    every step (the progress bar's ``update``).
 
     Raises:
         TrainingDiverged: the loss of a batch was NaN or infinite (nothing is stepped then).
     """
-    totals = torch.zeros(3, dtype=torch.float64, device=next(model.parameters()).device)
-    for step, x in enumerate(batches):
-        out = model.loss(x)
+    objective = objective or Objective()
+    totals = torch.zeros(4, dtype=torch.float64, device=next(model.parameters()).device)
+    for step, item in enumerate(batches):
+        batch = as_batch(item)  # images, and labels if the data has them
+        kl_weight = objective.kl_weight(first_step + step, len(batches))
+        out = model.loss(batch, kl_weight, objective.free_bits)
         if not torch.isfinite(out.loss):
-            _, log_var = model.encode(x)
             raise TrainingDiverged(
                 f"batch {step + 1}: the loss became {out.loss.item()} "
                 f"(reconstruction {out.reconstruction.item():.4g}, KL {out.kl.item():.4g}). "
-                f"Likely cause: {_diagnose(x, log_var, optimizer.param_groups[0]['lr'])}."
+                f"Likely cause: {_diagnose_batch(model, batch, optimizer)}."
             )
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        totals += torch.stack([out.loss, out.reconstruction, out.kl]).detach().double() * len(x)
+        elbo = out.reconstruction + out.kl  # the negative ELBO, whatever the objective
+        parts = torch.stack([elbo, out.reconstruction, out.kl, out.loss])
+        totals += parts.detach().double() * len(batch)
         if on_step is not None:
-            on_step(len(x))
-    loss, reconstruction, kl = (totals / len(batches.images)).tolist()
-    return loss, reconstruction, kl
+            on_step(len(batch))
+    return EpochLosses(*(totals / len(batches.images)).tolist())
+
+
+def _diagnose_batch(model: VAE, batch: Batch, optimizer: torch.optim.Optimizer) -> str:
+    with torch.no_grad():
+        _, _, log_var = model(batch.x, batch.y)
+    return _diagnose(batch.target, log_var, optimizer.param_groups[0]["lr"])
 
 
 def train(
     model: VAE,
-    data: MNISTData,
+    data: ImageData,
     config: TrainConfig,
     *,
     checkpoint: str | os.PathLike[str] | None = None,
@@ -271,10 +339,15 @@ def train(
     extra: dict[str, Any] | None = None,
     on_epoch_end: Callable[[int, VAE, History], None] | None = None,
 ) -> History:
-    """Train ``model`` on ``data.train_images`` by maximizing the ELBO with Adam.
+    """Train ``model`` on ``data.train_images`` by minimizing ``config.objective`` with Adam.
 
-    Runs on the device the model is on. After every epoch it evaluates the negative ELBO on the
-    (fixed-binarization) test set, logs one line, and saves ``checkpoint`` if given. With
+    ``data`` is any :class:`~vae_tutorial.data.ImageData` (28 x 28 ``uint8`` images; labels, if
+    it has them, travel in every batch, and the model uses them or not). The objective is the
+    negative ELBO unless ``config.objective`` sets β, KL warm-up or free bits; the logged and
+    recorded losses are always the negative ELBO. Runs on the device the model is on.
+
+    After every epoch it evaluates the negative ELBO on the (fixed-binarization) test set, logs
+    one line, and saves ``checkpoint`` if given. With
     ``resume=True`` it continues from ``checkpoint``. ``extra`` is stored in the checkpoint as is.
     ``on_epoch_end(epoch, model, history)`` runs after each epoch (``epoch`` counts from 1), for
     example to draw samples; it must not consume the global random stream if the run is to resume
@@ -284,20 +357,23 @@ def train(
         TrainingDiverged: the loss became NaN or infinite; training stops at once.
         CheckpointError: ``resume`` found a checkpoint of another model or another run.
     """
+    check_image_data(data)
     device = next(model.parameters()).device
     if not resume:
         torch.manual_seed(config.seed)
     binarize_test: Binarize = "none" if config.binarize == "none" else "static"
     train_batches = Batches(
         data.train_images,
+        data.train_labels,
         batch_size=config.batch_size,
         binarize=config.binarize,
         device=device,
         seed=config.seed,
+        with_labels=data.train_labels is not None,
     )
     test_batches = Batches(
-        data.test_images, batch_size=1000, shuffle=False, binarize=binarize_test, device=device,
-        seed=TEST_BINARIZATION_SEED,
+        data.test_images, data.test_labels, batch_size=1000, shuffle=False, binarize=binarize_test,
+        device=device, seed=TEST_BINARIZATION_SEED, with_labels=data.test_labels is not None,
     )  # fmt: skip
     optimizer = _adam(model, config.learning_rate)
     total_steps = config.epochs * len(train_batches)
@@ -318,7 +394,7 @@ def train(
                 f"{checkpoint} holds a {stored.describe()} ({stored}); this model is a "
                 f"{model.config.describe()} ({model.config}). Resume with the same model settings."
             )
-        stored_config = TrainConfig(**state["train_config"])
+        stored_config = TrainConfig.from_dict(state["train_config"])
         if replace(stored_config, epochs=config.epochs) != config:
             raise CheckpointError(
                 f"{checkpoint} was trained with {stored_config}, not {config}. "
@@ -360,8 +436,14 @@ def train(
             start = time.perf_counter()
             bar.set_description(f"epoch {epoch + 1}/{config.epochs}", refresh=False)
             try:
-                train_loss, train_rec, train_kl = train_epoch(
-                    model, train_batches, optimizer, scheduler, on_step=bar.update
+                train_loss, train_rec, train_kl, train_objective = train_epoch(
+                    model,
+                    train_batches,
+                    optimizer,
+                    scheduler,
+                    on_step=bar.update,
+                    objective=config.objective,
+                    first_step=epoch * len(train_batches),
                 )
             except TrainingDiverged as error:
                 where = f"Training stopped at epoch {epoch + 1}, {error}"
@@ -379,12 +461,22 @@ def train(
                     "train_loss",
                     "train_reconstruction",
                     "train_kl",
+                    "train_objective",
                     "test_loss",
                     "test_reconstruction",
                     "test_kl",
                     "seconds",
                 ),
-                (train_loss, train_rec, train_kl, test_loss, test_rec, test_kl, seconds),
+                (
+                    train_loss,
+                    train_rec,
+                    train_kl,
+                    train_objective,
+                    test_loss,
+                    test_rec,
+                    test_kl,
+                    seconds,
+                ),
                 strict=True,
             ):
                 getattr(history, name).append(value)
