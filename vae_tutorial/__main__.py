@@ -19,7 +19,7 @@ from vae_tutorial import seed_everything
 from vae_tutorial.data import TEST_BINARIZATION_SEED, DataError, load_mnist
 from vae_tutorial.model import ACTIVATIONS, VAE, ConditionalVAE, VAEConfig, build_model
 from vae_tutorial.objective import Objective
-from vae_tutorial.records import read_record, write_record
+from vae_tutorial.records import read_record, training_totals, write_record
 from vae_tutorial.train import (
     CheckpointError,
     TrainConfig,
@@ -277,13 +277,13 @@ def _initialize(parser: argparse.ArgumentParser, model: VAE, checkpoint: Path) -
     except CheckpointError as err:
         parser.error(f"--init-from: {err}")
     earlier = read_record(checkpoint)
-    before = earlier.get("initialized_from") or {}
+    epochs, minutes = training_totals(earlier)
     return {
         "commands": earlier.get("commands", []),
         "initialized_from": {
             "checkpoint": str(checkpoint),
-            "epochs": (earlier.get("epochs") or 0) + (before.get("epochs") or 0),
-            "minutes": round((earlier.get("minutes") or 0.0) + (before.get("minutes") or 0.0), 2),
+            "epochs": epochs,
+            "minutes": round(minutes, 2),
             "final": earlier.get("final"),
         },
     }

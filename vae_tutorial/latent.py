@@ -14,6 +14,7 @@ import math
 
 import torch
 
+from vae_tutorial.losses import gaussian_log_density
 from vae_tutorial.model import VAE
 
 __all__ = [
@@ -70,10 +71,7 @@ def prior_quantile_grid(n: int) -> torch.Tensor:
     if n < 1:
         raise ValueError(f"n must be positive, got {n}")
     u = (torch.arange(n, dtype=torch.float64) + 0.5) / n
-    q = norm_quantile(u)
-    z1 = q.expand(n, n)
-    z2 = q.flip(0)[:, None].expand(n, n)
-    return torch.stack([z1, z2], dim=-1).float()
+    return _grid(norm_quantile(u))
 
 
 def even_grid(n: int, half_width: float = 3.0) -> torch.Tensor:
@@ -87,10 +85,14 @@ def even_grid(n: int, half_width: float = 3.0) -> torch.Tensor:
     if n < 2:
         raise ValueError(f"n must be at least 2, got {n}")
     offsets = torch.arange(n, dtype=torch.float64) - (n - 1) / 2
-    axis = offsets * (2 * half_width / (n - 1))
-    z1 = axis.expand(n, n)
-    z2 = axis.flip(0)[:, None].expand(n, n)
-    return torch.stack([z1, z2], dim=-1).float()
+    return _grid(offsets * (2 * half_width / (n - 1)))
+
+
+def _grid(axis: torch.Tensor) -> torch.Tensor:
+    """The ``(n, n, 2)`` grid of one axis's values, laid out as on a plot: row r, column c holds
+    ``(axis[c], axis[n - 1 - r])``."""
+    n = len(axis)
+    return torch.stack([axis.expand(n, n), axis.flip(0)[:, None].expand(n, n)], dim=-1).float()
 
 
 def quantile_cell_shares(z: torch.Tensor, n: int) -> torch.Tensor:
@@ -160,8 +162,8 @@ def interpolate(
 
 def prior_log_density(z: torch.Tensor) -> torch.Tensor:
     """log N(z; 0, I) = -||z||^2 / 2 - (d / 2) log(2 pi), one value per row of z."""
-    d = z.shape[-1]
-    return -0.5 * z.pow(2).sum(-1) - 0.5 * d * math.log(2 * math.pi)
+    zeros = torch.zeros_like(z)
+    return gaussian_log_density(z, zeros, zeros)
 
 
 def aggregate_posterior_log_density(
@@ -173,14 +175,11 @@ def aggregate_posterior_log_density(
 
     ``z`` is ``(M, d)``; ``means`` and ``log_vars`` are ``(N, d)``. Returns ``(M,)``.
     """
-    d, n = means.shape[-1], len(means)
-    inv_var = torch.exp(-log_vars)
-    log_norm = -0.5 * (log_vars.sum(-1) + d * math.log(2 * math.pi))  # (N,)
     out = []
     for start in range(0, len(z), batch_size):
-        chunk = z[start : start + batch_size, None, :]  # (m, 1, d)
-        log_components = log_norm - 0.5 * ((chunk - means) ** 2 * inv_var).sum(-1)  # (m, N)
-        out.append(torch.logsumexp(log_components, dim=1) - math.log(n))
+        chunk = z[start : start + batch_size, None, :]  # (m, 1, d) against the N posteriors
+        log_components = gaussian_log_density(chunk, means, log_vars)  # (m, N)
+        out.append(torch.logsumexp(log_components, dim=1) - math.log(len(means)))
     return torch.cat(out)
 
 

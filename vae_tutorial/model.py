@@ -150,23 +150,29 @@ class VAE(nn.Module):
         return objective_loss(elbo, mean, log_var, kl_weight, free_bits)
 
     @torch.no_grad()
-    def sample_means(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_means(
+        self, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Decoder means E[x | z] = sigmoid(decode(z)) for n draws z ~ p(z), ``(n, 784)``.
 
         These are pixel *probabilities*, not images drawn from the model: each is the average
-        of all the binary images p(x|z) would generate for that z (see :meth:`sample`).
+        of all the binary images p(x|z) would generate for that z (see :meth:`sample`). Labels
+        ``y`` are for a conditional VAE; this one ignores them.
         """
         z = torch.randn(n, self.config.latent_dim, generator=generator)  # CPU: same on any device
         return torch.sigmoid(self.decode(z.to(self.to_logits.weight.device)))
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Draws from the model, x ~ p(x) = E_z p(x|z): z ~ p(z), then x_j ~ Bernoulli(lambda_j).
 
         Returns ``(n, 784)`` binary images (0. or 1.). The pixels are independent given z, so a
         draw shows the speckle of a factorized likelihood; :meth:`sample_means` shows lambda.
+        A conditional VAE draws from p(x | y), with ``y`` as in its :meth:`sample_means`.
         """
-        means = self.sample_means(n, generator)
+        means = self.sample_means(n, generator, y)
         return torch.bernoulli(means.cpu(), generator=generator).to(means.device)
 
 
@@ -234,14 +240,6 @@ class ConditionalVAE(VAE):
         device = self.to_logits.weight.device
         z = torch.randn(n, self.config.latent_dim, generator=generator)  # CPU: same on any device
         return torch.sigmoid(self.decode(z.to(device), y.to(device)))
-
-    @torch.no_grad()
-    def sample(
-        self, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Binary draws x ~ p(x | y) = E_z p(x|z, y), ``(n, 784)``; ``y`` as in sample_means."""
-        means = self.sample_means(n, generator, y)
-        return torch.bernoulli(means.cpu(), generator=generator).to(means.device)
 
 
 def build_model(config: VAEConfig) -> VAE:

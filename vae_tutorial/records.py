@@ -62,11 +62,14 @@ def format_command(command: str, width: int = 72, indent: str = "    ") -> str:
 
 
 def training_totals(record: dict[str, Any]) -> tuple[int, float]:
-    """Epochs and minutes of the whole chain of runs: this one plus every ``--init-from`` before."""
+    """Epochs and minutes of the whole chain of runs: this one plus every ``--init-from`` before.
+
+    A record without training (a checkpoint saved outside the CLI) counts as 0 epochs, 0 minutes.
+    """
     earlier = record.get("initialized_from") or {}
     return (
-        record["epochs"] + (earlier.get("epochs") or 0),
-        record["minutes"] + (earlier.get("minutes") or 0.0),
+        (record.get("epochs") or 0) + (earlier.get("epochs") or 0),
+        (record.get("minutes") or 0.0) + (earlier.get("minutes") or 0.0),
     )
 
 
