@@ -419,3 +419,48 @@ def test_an_old_training_checkpoint_resumes_exactly(small_mnist, tmp_path: Path)
     with pytest.raises(CheckpointError, match="trained with"):
         train(_model(), small_mnist, replace(config, objective=Objective(beta=2.0)),
               checkpoint=path, resume=True, progress=False, log=None)  # fmt: skip
+
+
+def test_a_denoising_vae_trains_on_corrupted_inputs_and_clean_targets_and_resumes_exactly(
+    small_mnist, tmp_path: Path
+) -> None:
+    from vae_tutorial.corruptions import Corruption
+
+    corruption = (Corruption("gaussian", 0.5), Corruption("half"))
+    config = TrainConfig(epochs=2, batch_size=64, corruption=corruption)
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    class Spy(VAE):
+        def loss(self, batch, kl_weight=1.0, free_bits=0.0):  # type: ignore[override]
+            seen.append((batch.x, batch.target))
+            return super().loss(batch, kl_weight, free_bits)
+
+    torch.manual_seed(0)
+    straight = Spy(SMALL)
+    expected = train(straight, small_mnist, config, progress=False, log=None)
+    x, target = seen[0]
+    assert not torch.equal(x, target)  # the encoder reads the corrupted digit ...
+    assert set(target.unique().tolist()) <= {0.0, 1.0}  # ... the likelihood the clean binary one
+    assert x.shape == target.shape == (64, 784)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop(epoch: int, model: VAE, history: object) -> None:
+        raise Interrupt
+
+    path = tmp_path / "dvae.pt"
+    with pytest.raises(Interrupt):
+        train(_model(), small_mnist, config, checkpoint=path, progress=False, log=None,
+              on_epoch_end=stop)  # fmt: skip
+    stored = TrainConfig.from_dict(load_checkpoint(path)["train_config"])
+    assert stored.corruption == corruption
+    resumed = _model(seed=99)
+    history = train(resumed, small_mnist, config, checkpoint=path, resume=True, progress=False,
+                    log=None)  # fmt: skip
+    assert history.test_loss == expected.test_loss
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(CheckpointError, match="corruption"):  # a plain run cannot resume it
+        train(_model(), small_mnist, replace(config, corruption=()), checkpoint=path,
+              resume=True, progress=False, log=None)  # fmt: skip

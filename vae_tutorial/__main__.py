@@ -16,6 +16,7 @@ import torch
 
 from vae_tutorial import device as pick_device
 from vae_tutorial import seed_everything
+from vae_tutorial.corruptions import Corruption
 from vae_tutorial.data import TEST_BINARIZATION_SEED, DataError, load_mnist
 from vae_tutorial.model import ACTIVATIONS, VAE, ConditionalVAE, VAEConfig, build_model
 from vae_tutorial.objective import Objective
@@ -53,6 +54,14 @@ _nonnegative_int = _number(int, "an integer >= 0", ">= 0", lambda v: v >= 0)
 _nonnegative_float = _number(
     float, "a number >= 0", "a finite number >= 0", lambda v: 0 <= v < float("inf")
 )
+
+
+def _corruption(text: str) -> Corruption:
+    """An argparse ``type`` for ``--corruption``: ``gaussian:0.5``, ``square:14``, ``half``."""
+    try:
+        return Corruption.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 MNIST_CLASSES = 10
@@ -159,6 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NATS",
         help="free bits λ: KL term sum_j max(λ, KL_j), KL_j the batch-mean KL of latent "
         "dimension j (Kingma et al. 2016; 0: the plain KL)",
+    )
+    t.add_argument(
+        "--corruption",
+        type=_corruption,
+        nargs="+",
+        default=[],
+        metavar="KIND[:LEVEL]",
+        help="train a denoising VAE (Im et al. 2017): the encoder reads each training digit "
+        "corrupted by one of these, drawn afresh per batch, and the likelihood scores the clean "
+        "digit. KIND: gaussian:SIGMA, salt_pepper:P, square:SIDE or half",
     )
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument(
@@ -317,6 +336,7 @@ def cmd_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
             objective=Objective(
                 beta=args.beta, kl_warmup_epochs=args.kl_warmup_epochs, free_bits=args.free_bits
             ),
+            corruption=tuple(args.corruption),
         )
     except ValueError as err:
         parser.error(str(err))

@@ -20,13 +20,15 @@ import gzip
 import hashlib
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
+
+from vae_tutorial.corruptions import Corruption, corrupt
 
 __all__ = [
     "MNIST_FILES",
@@ -369,7 +371,11 @@ class Batches:
     probabilities (``"dynamic"``, the usual choice for likelihood results on MNIST), or one fixed
     draw made at construction (``"static"``).
 
-    Iterating yields ``x`` alone, or ``(x, y)`` with ``with_labels=True``.
+    Iterating yields ``x`` alone, or ``(x, y)`` with ``with_labels=True``. With ``corruption``
+    (a sequence of :class:`~vae_tutorial.corruptions.Corruption`), it yields
+    :class:`Batch` objects instead: each image gets one of the corruptions, drawn afresh per batch
+    from torch's global stream, as the encoder's input ``x``, and the uncorrupted image as the
+    ``target`` the likelihood scores (the denoising VAE's training pairs).
     """
 
     def __init__(
@@ -384,6 +390,7 @@ class Batches:
         device: torch.device | str = "cpu",
         seed: int = 0,
         with_labels: bool = False,
+        corruption: Sequence[Corruption] = (),
     ) -> None:
         if images.dtype != torch.uint8 or images.dim() != 3:
             raise TypeError(
@@ -401,6 +408,7 @@ class Batches:
         self.labels = labels.to(self.device) if labels is not None else None
         self.batch_size, self.shuffle, self.binarize = batch_size, shuffle, binarize
         self.drop_last, self.with_labels = drop_last, with_labels
+        self.corruption = tuple(corruption)
         self.generator = torch.Generator().manual_seed(seed)
         if binarize == "static":  # drawn on the CPU, so the fixed draw is the same on any device
             probs = images.reshape(len(images), -1).float().div_(255)
@@ -412,7 +420,7 @@ class Batches:
         n = len(self.images)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
-    def __iter__(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor] | Batch]:
         n = len(self.images)
         if self.shuffle:
             order = torch.randperm(n, generator=self.generator)
@@ -424,7 +432,10 @@ class Batches:
             x = self.images[index].float().div_(255)  # uint8 -> [0, 1]
             if self.binarize == "dynamic":
                 x = torch.bernoulli(x)  # a fresh draw every time
-            if self.with_labels:
+            if self.corruption:
+                y = self.labels[index] if self.with_labels else None
+                yield Batch(corrupt(x, self.corruption), target=x, y=y)
+            elif self.with_labels:
                 yield x, self.labels[index]
             else:
                 yield x

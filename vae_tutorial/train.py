@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import torch
 from tqdm.auto import tqdm
 
+from vae_tutorial.corruptions import Corruption
 from vae_tutorial.data import (
     TEST_BINARIZATION_SEED,
     Batch,
@@ -76,6 +77,9 @@ class TrainConfig:
     seed: int = 0
     objective: Objective = field(default_factory=Objective)
     """What to minimize: the negative ELBO (the default), or with β, KL warm-up and free bits."""
+    corruption: tuple[Corruption, ...] = ()
+    """Corruptions of the encoder's input (a denoising VAE): each training image gets one,
+    drawn afresh per batch, and the likelihood scores the clean image. Empty: a plain VAE."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -92,6 +96,9 @@ class TrainConfig:
             raise ValueError(
                 f"binarize must be 'none', 'dynamic' or 'static', got {self.binarize!r}"
             )
+        if not all(isinstance(c, Corruption) for c in self.corruption):
+            raise TypeError(f"corruption must be a tuple of Corruption, got {self.corruption!r}")
+        object.__setattr__(self, "corruption", tuple(self.corruption))
         if not isinstance(self.objective, Objective):
             raise TypeError(f"objective must be an Objective, got {self.objective!r}")
         if self.objective.kl_warmup_epochs > self.epochs:
@@ -102,9 +109,15 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """The inverse of ``asdict``. A checkpoint from before objectives existed has none: it
-        trained on the plain negative ELBO, the default."""
-        return cls(**{**d, "objective": Objective(**d.get("objective", {}))})
+        """The inverse of ``asdict``. A checkpoint from before objectives or corruptions existed
+        has none: it trained a plain VAE on the negative ELBO, the default."""
+        return cls(
+            **{
+                **d,
+                "objective": Objective(**d.get("objective", {})),
+                "corruption": tuple(Corruption(**c) for c in d.get("corruption", ())),
+            }
+        )
 
 
 @dataclass
@@ -346,6 +359,9 @@ def train(
     negative ELBO unless ``config.objective`` sets β, KL warm-up or free bits; the logged and
     recorded losses are always the negative ELBO. Runs on the device the model is on.
 
+    With ``config.corruption`` the encoder reads corrupted training images and the likelihood
+    scores the clean ones (a denoising VAE); the test ELBO is always that of clean digits.
+
     After every epoch it evaluates the negative ELBO on the (fixed-binarization) test set, logs
     one line, and saves ``checkpoint`` if given. With
     ``resume=True`` it continues from ``checkpoint``. ``extra`` is stored in the checkpoint as is.
@@ -370,6 +386,7 @@ def train(
         device=device,
         seed=config.seed,
         with_labels=data.train_labels is not None,
+        corruption=config.corruption,
     )
     test_batches = Batches(
         data.test_images, data.test_labels, batch_size=1000, shuffle=False, binarize=binarize_test,
