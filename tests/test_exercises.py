@@ -212,3 +212,47 @@ def test_unsure_shares(capsys: pytest.CaptureFixture[str]) -> None:
     _rejects(ex.check_unsure_shares,
              lambda top, cs: torch.stack([(top <= c).float().mean() for c in cs]), "`<`")
     _rejects(ex.check_unsure_shares, lambda top, cs: 100 * right(top, cs), "percentages")
+
+
+def test_psnr_check(capsys) -> None:
+    from vae_tutorial.denoising import psnr
+
+    def per_batch(a, b):
+        return -10 * torch.log10(((a - b) ** 2).mean())
+
+    def with_epsilon(a, b):
+        return -10 * torch.log10(((a - b) ** 2).mean(dim=1) + 1e-10)
+
+    _accepts(ex.check_psnr, psnr, capsys)
+    _rejects(ex.check_psnr, lambda a, b: psnr(a, b) * 2.302585092994046, "log10")
+    _rejects(ex.check_psnr, lambda a, b: -psnr(a, b), "sign")
+    _rejects(ex.check_psnr, lambda a, b: 2 * psnr(a, b), "factor of two")
+    _rejects(ex.check_psnr, lambda a, b: psnr(a, b) + 20 * math.log10(255), "not 255")
+    _rejects(ex.check_psnr, lambda a, b: psnr(a, b) + 1, "Not yet")
+    _rejects(ex.check_psnr, per_batch, "one number for the whole batch")
+    _rejects(ex.check_psnr, with_epsilon, "PSNR \\+inf")
+
+
+def test_salt_and_pepper_check(capsys) -> None:
+    from vae_tutorial.corruptions import salt_and_pepper
+
+    def in_place(x, p, g):
+        hit = torch.rand(x.shape, generator=g) < p
+        x[hit] = (torch.rand(x.shape, generator=g) < 0.5).float()[hit]
+        return x
+
+    def salt_only(x, p, g):
+        return torch.where(torch.rand(x.shape, generator=g) < p, torch.ones_like(x), x)
+
+    def half_rate(x, p, g):
+        salt = torch.rand(x.shape, generator=g) < 0.5
+        return torch.where(torch.rand(x.shape, generator=g) < p, torch.where(salt, 1.0, x), x)
+
+    def unseeded(x, p, g):
+        return torch.where(torch.rand(x.shape) < p, (torch.rand(x.shape) < 0.5).float(), x)
+
+    _accepts(ex.check_salt_and_pepper, salt_and_pepper, capsys)
+    _rejects(ex.check_salt_and_pepper, in_place, "in place")
+    _rejects(ex.check_salt_and_pepper, salt_only, "equally likely")
+    _rejects(ex.check_salt_and_pepper, half_rate, "about p / 2")
+    _rejects(ex.check_salt_and_pepper, unseeded, "generator=generator")

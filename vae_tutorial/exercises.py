@@ -7,6 +7,7 @@ wrong (a shape, a scale, a sign) rather than a bare ``AssertionError``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -27,6 +28,8 @@ __all__ = [
     "check_slerp",
     "check_quantile_cell_shares",
     "check_unsure_shares",
+    "check_psnr",
+    "check_salt_and_pepper",
 ]
 
 
@@ -533,3 +536,91 @@ def check_unsure_shares(fn: Callable[[torch.Tensor, list[float]], torch.Tensor])
             "Not yet: for each threshold c, the mean of (top_probability < c) over the images."
         )
     print("Correct: the share below each threshold, with ties counted as sure.")
+
+
+def check_psnr(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+    """Exercise: ``fn(estimate, clean)`` is the PSNR of each image in dB, ``(B,)``:
+    10 log10(1 / MSE) for pixels in [0, 1], +inf for identical images."""
+    from vae_tutorial.denoising import psnr
+
+    g = torch.Generator().manual_seed(9)
+    clean = torch.rand(6, 784, generator=g, dtype=torch.float64)
+    estimate = (clean + 0.1 * torch.randn(6, 784, generator=g, dtype=torch.float64)).clamp(0, 1)
+    for a, b, what in ((estimate, clean, "a batch of six"), (estimate[:1], clean[:1], "one image")):
+        got = _as_tensor(fn(a, b), "psnr(estimate, clean)")
+        want = psnr(a, b)
+        if got.dim() == 0 and len(a) > 1:
+            raise ExerciseError(
+                "You returned one number for the whole batch: give one PSNR per image, averaging "
+                "the squared error over each image's pixels only (dim=1)."
+            )
+        _shape(got, want, f"the PSNR of {what}")
+        got = got.double()
+        if _close(got, want * math.log(10)):
+            raise ExerciseError("That is 10 ln(1 / MSE): PSNR uses log10.")
+        if _close(got, -want):
+            raise ExerciseError("The sign is flipped: PSNR = 10 log10(1 / MSE) = -10 log10(MSE).")
+        if _close(got, want + 20 * torch.log10(torch.tensor(255.0, dtype=torch.float64))):
+            raise ExerciseError("The pixels are in [0, 1], so the peak value is 1, not 255.")
+        if _close(got, want / 2) or _close(got, 2 * want):
+            raise ExerciseError(
+                "Off by a factor of two: 10 log10 of the ratio of powers (MSE is already a "
+                "squared error), not 20 log10."
+            )
+        if not _close(got, want):
+            raise ExerciseError(
+                "Not yet: MSE = mean over an image's pixels of (estimate - clean)^2, and "
+                "PSNR = 10 log10(1 / MSE)."
+            )
+    same = _as_tensor(fn(clean, clean), "psnr(clean, clean)")
+    if not torch.isinf(same).all() or (same < 0).any():
+        raise ExerciseError(
+            f"Identical images have MSE 0 and PSNR +inf; you gave {same[:3].tolist()}. Do not add "
+            "an epsilon inside the formula: floor the MSE only where you average PSNRs."
+        )
+    print("Correct: one PSNR per image in dB, and +inf for identical images.")
+
+
+def check_salt_and_pepper(fn: Callable[..., torch.Tensor]) -> None:
+    """Exercise: ``fn(x, p, generator)`` replaces each pixel, with probability p, by 0 or 1 (each
+    with probability 1/2), leaves the others alone and returns a new tensor."""
+    x = torch.full((4000, 784), 0.5)
+    before = x.clone()
+    for p in (0.0, 0.1, 0.5, 1.0):
+        g = torch.Generator().manual_seed(10)
+        got = _as_tensor(fn(x, p, g), "salt_and_pepper(x, p, generator)")
+        if not torch.equal(x, before):
+            raise ExerciseError(
+                "Your function changed its input x in place: return a corrupted copy (torch.where "
+                "or x.clone()), or the clean image is lost."
+            )
+        _shape(got, x, "the corrupted batch")
+        hit = got != 0.5
+        share, salt = hit.double().mean().item(), None
+        if hit.any():
+            salt = (got[hit] == 1).double().mean().item()
+        if not set(got.unique().tolist()) <= {0.0, 0.5, 1.0}:
+            raise ExerciseError(
+                "A replaced pixel becomes exactly 0 (pepper) or 1 (salt); yours took other values."
+            )
+        if abs(share - p / 2) < 0.01 and p > 0:
+            raise ExerciseError(
+                f"With p = {p} you replaced {share:.1%} of the pixels, about p / 2: choose whether "
+                "to replace with probability p, then choose 0 or 1 with probability 1/2."
+            )
+        if abs(share - p) > 0.01:
+            raise ExerciseError(
+                f"With p = {p} you replaced {share:.1%} of the pixels; expected about {p:.0%}."
+            )
+        if salt is not None and (salt < 0.45 or salt > 0.55):
+            raise ExerciseError(
+                f"{salt:.0%} of the replaced pixels are white (1): salt and pepper are equally "
+                "likely, about 50% each."
+            )
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    if not torch.equal(fn(x[:10], 0.3, g1), fn(x[:10], 0.3, g2)):
+        raise ExerciseError(
+            "Two calls with equally seeded generators differ: draw every random number with "
+            "generator=generator (torch.rand(..., generator=generator))."
+        )
+    print("Correct: a share p of the pixels replaced, half by 0, half by 1; the input untouched.")

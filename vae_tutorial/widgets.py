@@ -1,4 +1,5 @@
-"""ipywidgets explorers of a VAE's latent space, for a live kernel (Jupyter, VS Code, Colab).
+"""ipywidgets explorers of a VAE's latent space and of denoising, for a live kernel (Jupyter,
+VS Code, Colab).
 
 Every change of a control costs one decoder call: the new z is decoded to pixel probabilities
 sigmoid(decode(z)), encoded as PNG bytes, and written to an ``ipywidgets.Image``. No figure is
@@ -20,10 +21,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from vae_tutorial.corruptions import Corruption
+from vae_tutorial.denoising import Denoiser, psnr
 from vae_tutorial.latent import decode_means, encode_means, interpolate, principal_directions
 from vae_tutorial.model import VAE
 
-__all__ = ["digit_png", "LatentSliders", "InterpolationExplorer"]
+__all__ = ["digit_png", "LatentSliders", "InterpolationExplorer", "DenoisingExplorer"]
 
 KERNEL_NOTE = "(an ipywidgets explorer: it needs a running Python kernel, e.g. in Colab)"
 
@@ -193,3 +196,90 @@ class InterpolationExplorer(_Explorer):
             f"{self.method.value}, t = {self.t.value:.2f}<br>‖z(t)‖ = {z.norm():.2f}<br>"
             f"endpoints: {a:.2f}, {b:.2f}<br>√d = {math.sqrt(len(z)):.2f}"
         )
+
+
+class DenoisingExplorer(_Explorer):
+    """A test digit, a corruption and its level, and every denoiser's estimate side by side.
+
+    Each change corrupts the chosen clean digit (the noise seeded by the digit's index, so a
+    setting always shows the same draw) and runs each denoiser once on the corrupted image: one
+    encoder and one decoder call per VAE. Under each image: its PSNR against the clean digit and,
+    with a ``classifier``, the label it gives.
+    """
+
+    LEVELS = {  # kind -> (min, max, step, start)
+        "gaussian": (0.0, 1.0, 0.05, 0.5),
+        "salt_pepper": (0.0, 1.0, 0.05, 0.2),
+        "square": (1, 28, 1, 14),
+    }
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        methods: dict[str, Denoiser],
+        classifier: torch.nn.Module | None = None,
+        index: int = 0,
+        scale: int = 4,
+    ) -> None:
+        self.images, self.methods, self.classifier = images, methods, classifier
+        self.kind = w.Dropdown(options=["gaussian", "salt_pepper", "square", "half"],
+                               value="gaussian", description="corruption")
+        self.level = w.FloatSlider(description="level", continuous_update=True)
+        self.index = w.BoundedIntText(value=index, min=0, max=len(images) - 1,
+                                      description="test digit", layout=w.Layout(width="14em"))
+        names = ["clean", *methods]
+        size = 28 * scale
+        self.panels = {name: w.Image(format="png", width=size, height=size) for name in names}
+        self.captions = {name: w.HTML() for name in names}
+        self._configuring = False
+        self.kind.observe(self._new_kind, names="value")
+        self.level.observe(self.update, names="value")
+        self.index.observe(self.update, names="value")
+        self.scale = scale
+        self.widget = w.VBox([
+            w.HBox([self.kind, self.level, self.index]),
+            w.HBox([w.VBox([self.panels[n], self.captions[n]],
+                           layout=w.Layout(align_items="center", margin="0 6px"))
+                    for n in names]),
+        ])
+        self._new_kind()
+
+    def corruption(self) -> Corruption:
+        """The corruption the controls describe."""
+        if self.kind.value == "half":
+            return Corruption("half")
+        level = self.level.value
+        return Corruption(self.kind.value, round(level) if self.kind.value == "square" else level)
+
+    def _new_kind(self, change: object = None) -> None:
+        self._configuring = True  # setting min, max and value fires the slider's observers
+        if self.kind.value == "half":
+            self.level.disabled = True
+        else:
+            low, high, step, start = self.LEVELS[self.kind.value]
+            self.level.disabled = False
+            self.level.min, self.level.max = -1e9, 1e9  # widen first: min may not exceed max
+            self.level.min, self.level.max, self.level.step = low, high, step
+            self.level.value = start
+        self._configuring = False
+        self.update()
+
+    def update(self, change: object = None) -> None:
+        """Corrupt the chosen digit and show every denoiser's estimate (one call each)."""
+        if self._configuring:
+            return
+        i = self.index.value
+        clean = self.images[i : i + 1].reshape(1, -1).float() / 255
+        generator = torch.Generator().manual_seed(i)
+        corrupted = self.corruption()(clean, generator)
+        shown = {"clean": clean, **{n: f(corrupted.clone()) for n, f in self.methods.items()}}
+        for name, x in shown.items():
+            self.panels[name].value = digit_png(x[0], self.scale)
+            caption = f"<b>{name}</b>"
+            if name != "clean":
+                caption += f"<br>{psnr(x, clean).item():.1f} dB"
+            if self.classifier is not None:
+                with torch.no_grad():
+                    label = self.classifier(x.reshape(1, -1)).argmax().item()
+                caption += f"<br>looks like a {label}"
+            self.captions[name].value = caption
