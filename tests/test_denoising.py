@@ -59,11 +59,12 @@ def test_psnr_matches_a_hand_computation_and_is_infinite_for_identical_images() 
         psnr(clean, clean[:, :100])
 
 
-def test_mean_psnr_floors_identical_images_and_gives_the_standard_error() -> None:
-    s = Scores(torch.tensor([10.0, 20.0, math.inf]), torch.tensor([True, False, True]))
-    mean, se = s.mean_psnr()
-    assert mean == pytest.approx((10 + 20 + 100) / 3)
-    assert se == pytest.approx(torch.tensor([10.0, 20.0, 100.0]).std().item() / math.sqrt(3))
+def test_the_test_set_psnr_is_that_of_the_mean_squared_error_with_a_delta_method_error() -> None:
+    mse = torch.tensor([0.01, 0.03, 0.0], dtype=torch.float64)  # an unchanged image: MSE 0
+    s = Scores(mse, torch.tensor([True, False, True]))
+    value, se = s.psnr()
+    assert value == pytest.approx(10 * math.log10(1 / (0.04 / 3)))  # finite despite the 0
+    assert se == pytest.approx(10 / math.log(10) * mse.std().item() / math.sqrt(3) / (0.04 / 3))
     share, share_se = s.preserved_share()
     assert share == pytest.approx(2 / 3)
     assert share_se == pytest.approx(math.sqrt(2 / 3 * 1 / 3 / 3))
@@ -90,7 +91,7 @@ def test_label_preservation_counts_agreement_with_the_label_of_the_clean_image()
     assert not scores["moved"].preserved.any()  # sharp, but every digit became another one
     rows = summarize({Corruption("gaussian", 0.0): scores})
     assert [r["label kept (%)"] for r in rows] == [100.0, 0.0]
-    assert rows[0]["PSNR (dB)"] == 100.0  # identical images: the floored MSE
+    assert rows[0]["PSNR (dB)"] == math.inf  # every estimate identical: MSE 0
 
 
 def test_every_denoiser_is_given_the_corrupted_images_never_the_clean_ones() -> None:

@@ -11,9 +11,9 @@ clean image. Chapter 9 compares four:
   (Im et al. 2017; ``train --corruption``).
 
 :func:`score` corrupts the clean images once, hands *only* x̃ to every denoiser, and scores each
-estimate against the clean image x: the peak signal-to-noise ratio
-PSNR(x̂, x) = 10 log10(1 / MSE(x̂, x)) dB, pixel values in [0, 1], and whether a classifier trained
-on clean digits gives x̂ the label it gives x.
+estimate against the clean image x: its squared error, summarized as the peak signal-to-noise
+ratio PSNR = 10 log10(1 / MSE) dB (pixel values in [0, 1]), and whether a classifier trained on
+clean digits gives x̂ the label it gives x.
 """
 
 from __future__ import annotations
@@ -41,9 +41,6 @@ __all__ = [
 ]
 
 Denoiser = Callable[[torch.Tensor], torch.Tensor]
-MSE_FLOOR = 1e-10
-"""Averages floor each image's MSE here (PSNR at most 100 dB), so one image that a corruption
-happened to leave unchanged (an occluding square on blank paper) cannot make a mean infinite."""
 
 
 def median_filter(x: torch.Tensor, size: int = 3) -> torch.Tensor:
@@ -101,16 +98,23 @@ def labels(classifier: torch.nn.Module, x: torch.Tensor, batch_size: int = 2000)
 
 @dataclass
 class Scores:
-    """One denoiser on one corruption, per test image: PSNR in dB against the clean image, and
-    whether the classifier's label of the estimate equals its label of the clean image."""
+    """One denoiser on one corruption, per test image: the mean squared error against the clean
+    image, and whether the classifier's label of the estimate equals its label of the clean one."""
 
-    psnr: torch.Tensor
+    mse: torch.Tensor
     preserved: torch.Tensor
 
-    def mean_psnr(self) -> tuple[float, float]:
-        """The mean PSNR over images (MSE floored at ``MSE_FLOOR``) and its standard error."""
-        values = self.psnr.clamp(max=-10 * math.log10(MSE_FLOOR))
-        return values.mean().item(), (values.std() / math.sqrt(len(values))).item()
+    def psnr(self) -> tuple[float, float]:
+        """PSNR of the test set's mean squared error, 10 log10(1 / mean_i MSE_i) dB, and its
+        standard error by the delta method, (10 / ln 10) s.e.(mean MSE) / mean MSE.
+
+        Not the mean of per-image PSNRs: an image the corruption left unchanged has PSNR +inf,
+        and a few nearly unchanged ones would dominate that mean."""
+        m, n = self.mse.mean().item(), len(self.mse)
+        if m == 0:  # every estimate identical to its clean image
+            return math.inf, 0.0
+        se = self.mse.std().item() / math.sqrt(n)
+        return -10 * math.log10(m), 10 / math.log(10) * se / m
 
     def preserved_share(self) -> tuple[float, float]:
         """The share of images whose label is preserved, and its standard error."""
@@ -138,17 +142,18 @@ def score(
     scores = {}
     for name, denoise in methods.items():
         estimate = denoise(corrupted.clone())  # a copy: no denoiser can alter the others' input
-        scores[name] = Scores(psnr(estimate, clean), labels(classifier, estimate) == reference)
+        mse = (estimate.double() - clean.double()).pow(2).flatten(1).mean(dim=1)
+        scores[name] = Scores(mse, labels(classifier, estimate) == reference)
     return corrupted, scores
 
 
 def summarize(results: Mapping[Corruption, Mapping[str, Scores]]) -> list[dict[str, object]]:
-    """One row per corruption and method: mean PSNR, its standard error, and the share of
-    preserved labels with its standard error (rounded for a table)."""
+    """One row per corruption and method: the PSNR of the mean squared error, its standard error,
+    and the share of preserved labels with its standard error (rounded for a table)."""
     rows = []
     for corruption, by_method in results.items():
         for method, s in by_method.items():
-            mean, se = s.mean_psnr()
+            mean, se = s.psnr()
             share, share_se = s.preserved_share()
             rows.append(
                 {

@@ -576,7 +576,7 @@ def check_psnr(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None
     if not torch.isinf(same).all() or (same < 0).any():
         raise ExerciseError(
             f"Identical images have MSE 0 and PSNR +inf; you gave {same[:3].tolist()}. Do not add "
-            "an epsilon inside the formula: floor the MSE only where you average PSNRs."
+            "an epsilon inside the formula."
         )
     print("Correct: one PSNR per image in dB, and +inf for identical images.")
 
