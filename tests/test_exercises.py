@@ -256,3 +256,30 @@ def test_salt_and_pepper_check(capsys) -> None:
     _rejects(ex.check_salt_and_pepper, salt_only, "equally likely")
     _rejects(ex.check_salt_and_pepper, half_rate, "about p / 2")
     _rejects(ex.check_salt_and_pepper, unseeded, "generator=generator")
+
+
+def test_negative_elbo_check(capsys) -> None:
+    from vae_tutorial.losses import gaussian_kl, negative_elbo
+
+    def bce(logits, x):
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none")
+
+    _accepts(ex.check_negative_elbo, lambda lg, x, m, lv: negative_elbo(lg, x, m, lv).loss, capsys)
+    _rejects(ex.check_negative_elbo,
+             lambda lg, x, m, lv: bce(lg, x).mean() + gaussian_kl(m, lv).mean(), "784 times")
+    _rejects(ex.check_negative_elbo,
+             lambda lg, x, m, lv: bce(lg, x).sum(1).mean() - gaussian_kl(m, lv).mean(),
+             "subtracted")
+    _rejects(ex.check_negative_elbo,
+             lambda lg, x, m, lv: bce(lg, x).sum() + gaussian_kl(m, lv).sum(), "sum over the batch")
+    _rejects(ex.check_negative_elbo,
+             lambda lg, x, m, lv: bce(torch.sigmoid(lg), x).sum(1).mean()
+             + gaussian_kl(m, lv).mean(), "sigmoid twice")
+    _rejects(ex.check_negative_elbo, lambda lg, x, m, lv: bce(lg, x).sum(1), "one number")
+
+
+def test_psnr_check_names_a_sum_over_pixels() -> None:
+    def summed(a, b):
+        return 10 * torch.log10(1 / ((a - b) ** 2).sum(dim=1))
+
+    _rejects(ex.check_psnr, summed, "summed the squared error")

@@ -30,6 +30,7 @@ __all__ = [
     "check_unsure_shares",
     "check_psnr",
     "check_salt_and_pepper",
+    "check_negative_elbo",
 ]
 
 
@@ -562,6 +563,11 @@ def check_psnr(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None
             raise ExerciseError("The sign is flipped: PSNR = 10 log10(1 / MSE) = -10 log10(MSE).")
         if _close(got, want + 20 * torch.log10(torch.tensor(255.0, dtype=torch.float64))):
             raise ExerciseError("The pixels are in [0, 1], so the peak value is 1, not 255.")
+        if _close(got, want - 10 * math.log10(784)):
+            raise ExerciseError(
+                "About 28.9 dB = 10 log10(784) too low: you summed the squared error over the "
+                "pixels; MSE is the mean over an image's pixels."
+            )
         if _close(got, want / 2) or _close(got, 2 * want):
             raise ExerciseError(
                 "Off by a factor of two: 10 log10 of the ratio of powers (MSE is already a "
@@ -614,8 +620,8 @@ def check_salt_and_pepper(fn: Callable[..., torch.Tensor]) -> None:
             )
         if salt is not None and (salt < 0.45 or salt > 0.55):
             raise ExerciseError(
-                f"{salt:.0%} of the replaced pixels are white (1): salt and pepper are equally "
-                "likely, about 50% each."
+                f"{salt:.0%} of the replaced pixels are 1 (salt; drawn as black ink in this book's "
+                "figures): salt and pepper are equally likely, about 50% each."
             )
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     if not torch.equal(fn(x[:10], 0.3, g1), fn(x[:10], 0.3, g2)):
@@ -624,3 +630,49 @@ def check_salt_and_pepper(fn: Callable[..., torch.Tensor]) -> None:
             "generator=generator (torch.rand(..., generator=generator))."
         )
     print("Correct: a share p of the pixels replaced, half by 0, half by 1; the input untouched.")
+
+
+def check_negative_elbo(fn: Callable[..., torch.Tensor]) -> None:
+    """Exercise: ``fn(logits, x, mean, log_var)`` is the VAE loss: the negative ELBO per example
+    (summed over pixels and latent dimensions), averaged over the batch, as one number."""
+    from vae_tutorial.losses import gaussian_kl, negative_elbo
+
+    g = torch.Generator().manual_seed(13)
+    b = 5
+    logits = 3 * torch.randn(b, 784, generator=g, dtype=torch.float64)
+    x = torch.bernoulli(torch.full((b, 784), 0.2, dtype=torch.float64), generator=g)
+    mean = torch.randn(b, 4, generator=g, dtype=torch.float64)
+    log_var = torch.randn(b, 4, generator=g, dtype=torch.float64)
+    got = _as_tensor(fn(logits, x, mean, log_var), "negative_elbo(logits, x, mean, log_var)")
+    if got.numel() != 1:
+        raise ExerciseError(
+            f"Return one number, the batch average; you returned shape {tuple(got.shape)}."
+        )
+    got = got.double().reshape(())
+    want = negative_elbo(logits, x, mean, log_var).loss
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    rec = bce.sum(1)
+    kl = gaussian_kl(mean, log_var)
+    hints = [
+        (bce.mean() + kl.mean(), "The reconstruction is averaged over pixels: that weighs the "
+         "KL 784 times too much (a beta = 784 VAE). Sum over the pixels."),
+        (bce.mean() + kl.mean() / 784, "Both terms are divided by the 784 pixels: the loss has "
+         "the right shape but is 784 times too small. Sum over pixels, average over the batch."),
+        (rec.mean() + (kl / 4).mean(), "The KL is averaged over the latent dimensions: sum it."),
+        (rec.mean() - kl.mean(), "The KL is subtracted: the loss is rec + KL."),
+        (rec.sum() + kl.sum(), "That is the sum over the batch: average over the examples."),
+        (rec.mean(), "The KL term is missing."),
+    ]
+    for wrong, hint in hints:
+        if _close(got, wrong):
+            raise ExerciseError(hint)
+    probs = torch.nn.functional.binary_cross_entropy_with_logits(torch.sigmoid(logits), x,
+                                                                 reduction="none").sum(1)
+    if _close(got, probs.mean() + kl.mean()):
+        raise ExerciseError("The logits went through a sigmoid twice: pass the logits as they are.")
+    if not _close(got, want):
+        raise ExerciseError(
+            "Not yet: mean over the batch of [sum over pixels of BCE(logits, x) + "
+            "KL(q(z|x) || N(0, I))], KL = -1/2 sum_j (1 + log_var_j - mean_j^2 - exp(log_var_j))."
+        )
+    print("Correct: the negative ELBO, summed per example and averaged over the batch.")

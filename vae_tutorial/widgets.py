@@ -281,5 +281,5 @@ class DenoisingExplorer(_Explorer):
             if self.classifier is not None:
                 with torch.no_grad():
                     label = self.classifier(x.reshape(1, -1)).argmax().item()
-                caption += f"<br>looks like a {label}"
+                caption += f"<br>looks like {'an' if label == 8 else 'a'} {label}"
             self.captions[name].value = caption
