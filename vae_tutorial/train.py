@@ -35,6 +35,7 @@ from vae_tutorial.data import (
     as_batch,
     check_image_data,
 )
+from vae_tutorial.diagnostics import diagnose
 from vae_tutorial.model import VAE, VAEConfig, build_model
 from vae_tutorial.objective import Objective
 
@@ -267,8 +268,13 @@ def _adam(model: VAE, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(model.parameters(), lr=lr)
 
 
-def _diagnose(x: torch.Tensor, log_var: torch.Tensor | None, lr: float) -> str:
-    """Likely causes of a NaN loss, from the likelihood's target ``x`` and the encoder's output."""
+def _diagnose(
+    x: torch.Tensor, log_var: torch.Tensor | None, lr: float, before_any_step: bool = False
+) -> str:
+    """Likely causes of a NaN loss, from the likelihood's target ``x`` and the encoder's output.
+
+    ``before_any_step``: the loss was NaN before the optimizer ever stepped, so the learning rate
+    cannot be the cause; the loss formula is."""
     causes = []
     if x.min() < 0 or x.max() > 1:
         causes.append(
@@ -283,9 +289,16 @@ def _diagnose(x: torch.Tensor, log_var: torch.Tensor | None, lr: float) -> str:
         causes.append(
             f"the log-variance reached {log_var.abs().max().item():.3g}, so exp() overflows"
         )
-    causes.append(
-        f"a learning rate too high for this model (now {lr:g}; 1e-3 is a safe start for Adam)"
-    )
+    if before_any_step:
+        causes.append(
+            "the loss formula itself: it is NaN before any optimizer step, so the weights and "
+            "the learning rate are not to blame (a logarithm of a negative number, as "
+            "nn.KLDivLoss(mean, std) or a raw output used as sigma give)"
+        )
+    else:
+        causes.append(
+            f"a learning rate too high for this model (now {lr:g}; 1e-3 is a safe start for Adam)"
+        )
     return "; ".join(causes)
 
 
@@ -319,7 +332,8 @@ def train_epoch(
             raise TrainingDiverged(
                 f"batch {step + 1}: the loss became {out.loss.item()} "
                 f"(reconstruction {out.reconstruction.item():.4g}, KL {out.kl.item():.4g}). "
-                f"Likely cause: {_diagnose_batch(model, batch, optimizer)}."
+                f"Likely cause: "
+                f"{_diagnose_batch(model, batch, optimizer, first_step + step == 0)}."
             )
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
@@ -334,10 +348,20 @@ def train_epoch(
     return EpochLosses(*(totals / len(batches.images)).tolist())
 
 
-def _diagnose_batch(model: VAE, batch: Batch, optimizer: torch.optim.Optimizer) -> str:
+def _diagnose_batch(
+    model: VAE, batch: Batch, optimizer: torch.optim.Optimizer, before_any_step: bool = False
+) -> str:
     with torch.no_grad():
         _, _, log_var = model(batch.x, batch.y)
-    return _diagnose(batch.target, log_var, optimizer.param_groups[0]["lr"])
+    return _diagnose(batch.target, log_var, optimizer.param_groups[0]["lr"], before_any_step)
+
+
+def _first_epoch_findings(model: VAE, batches: Batches) -> list[str]:
+    """:func:`vae_tutorial.diagnostics.diagnose` on the first test batch, with its own random
+    stream, so that checking never changes what training draws next."""
+    devices = [batches.device] if batches.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        return diagnose(model, as_batch(next(iter(batches))))
 
 
 def train(
@@ -521,6 +545,9 @@ def train(
                 )
                 with bar.external_write_mode():  # keeps a terminal bar from tearing the line
                     log(line)
+                    if epoch == 0:  # the common mistakes of chapter 13, checked once
+                        for finding in _first_epoch_findings(model, test_batches):
+                            log(f"warning: {finding}")
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, model, history)
     finally:
