@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import shlex
 import sys
 import tempfile
@@ -15,7 +17,7 @@ from typing import Any
 import torch
 
 from vae_tutorial import device as pick_device
-from vae_tutorial import seed_everything
+from vae_tutorial import distributed, seed_everything
 from vae_tutorial.corruptions import Corruption
 from vae_tutorial.data import TEST_BINARIZATION_SEED, DataError, load_mnist
 from vae_tutorial.model import ACTIVATIONS, VAE, ConditionalVAE, VAEConfig, build_model
@@ -105,7 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = _HelpFormatter
 
     t = sub.add_parser(
-        "train", help="train a VAE on MNIST and save a checkpoint", formatter_class=fmt
+        "train",
+        help="train a VAE on MNIST and save a checkpoint",
+        description="Train a VAE on MNIST and save a checkpoint. Under `torchrun "
+        "--nproc_per_node=N -m vae_tutorial train ...` the N processes train the same run with "
+        "DistributedDataParallel (gloo on CPUs, nccl on CUDA GPUs), sharing each global batch.",
+        formatter_class=fmt,
     )
     t.add_argument(
         "--out",
@@ -133,7 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--epochs", type=_positive_int, default=10, help="total epochs (with --resume: the total)"
     )
-    t.add_argument("--batch-size", type=_positive_int, default=128, help="examples per step")
+    t.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=128,
+        help="examples per step: the global batch, shared by the processes under torchrun",
+    )
     t.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate")
     t.add_argument(
         "--lr-schedule",
@@ -309,6 +321,22 @@ def _initialize(parser: argparse.ArgumentParser, model: VAE, checkpoint: Path) -
 
 
 def cmd_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``train``, in one process or in each of the processes torchrun started (then with
+    DistributedDataParallel; process 0 alone prints, writes the checkpoint and its record)."""
+    launched = distributed.environment()  # torchrun's WORLD_SIZE processes, or this one alone
+    try:
+        launched.check_batch_size(args.batch_size)
+    except ValueError as err:
+        parser.error(str(err))
+    printing = launched.is_main  # process 0 alone prints: the others would repeat its lines
+    with contextlib.nullcontext() if printing else contextlib.redirect_stdout(io.StringIO()):
+        try:
+            _train(parser, args)
+        finally:
+            distributed.stop()
+
+
+def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     _check_writable(parser, "--out", args.out)
     if args.resume and not args.out.is_file():
         parser.error(
@@ -341,8 +369,12 @@ def cmd_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
     except ValueError as err:
         parser.error(str(err))
     data = _load_data(parser, args.data_root)
-    device = _device(args.device)
-    seed_everything(args.seed)
+    try:  # join torchrun's process group, if it started this process
+        world, device = distributed.start(_device(args.device))
+        world.check_batch_size(args.batch_size, len(data.train_images))
+    except ValueError as err:  # a device DDP cannot use, or a batch the processes cannot share
+        parser.error(str(err))
+    seed_everything(args.seed)  # the same seed in every process: they draw the same batches
     model = build_model(model_config).to(device)
     if args.resume:  # the run's own record; its --init-from, if any, was applied at its start
         record = read_record(args.out)
@@ -394,6 +426,20 @@ def cmd_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
             },
         }
     )
+    if world.size > 1:  # which commands ran on several processes, and how
+        record.setdefault("distributed", []).append(
+            {
+                "command": _command(),
+                "world_size": world.size,
+                "backend": world.backend,
+                "batch_size": train_config.batch_size,
+                "batch_size_is_global": True,
+                "batch_size_per_process": train_config.batch_size // world.size,
+                "threads_per_process": torch.get_num_threads(),
+            }
+        )
+    if not world.is_main:
+        return
     written = write_record(args.out, record)
     print(f"Saved {args.out} and {written} ({minutes:.1f} min)")
 

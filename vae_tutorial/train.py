@@ -11,6 +11,10 @@ The loop never learns what the model is (as in Pyro's ``SVI`` or Lightning's ``t
 each batch becomes a :class:`~vae_tutorial.data.Batch` (images, and labels when the data has
 them), and the model's ``loss(batch, kl_weight, free_bits)`` says what to minimize. The objective's
 knobs (β, KL warm-up, free bits) are ``TrainConfig.objective``.
+
+Under ``torchrun`` the same loop trains on several processes with PyTorch's
+``DistributedDataParallel`` (:mod:`vae_tutorial.distributed`): each takes its share of every
+global batch, and process 0 alone logs and writes the checkpoint.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any, NamedTuple
 import torch
 from tqdm.auto import tqdm
 
+from vae_tutorial import distributed
 from vae_tutorial.corruptions import Corruption
 from vae_tutorial.data import (
     TEST_BINARIZATION_SEED,
@@ -36,6 +41,7 @@ from vae_tutorial.data import (
     check_image_data,
 )
 from vae_tutorial.diagnostics import diagnose
+from vae_tutorial.losses import NegativeELBO
 from vae_tutorial.model import VAE, VAEConfig, build_model
 from vae_tutorial.objective import Objective
 
@@ -164,26 +170,36 @@ class EpochLosses(NamedTuple):
 
 
 @torch.no_grad()
-def evaluate_elbo(model: VAE, batches: Batches, seed: int = 0) -> tuple[float, float, float]:
+def evaluate_elbo(
+    model: VAE, batches: Batches, seed: int = 0, world: distributed.World | None = None
+) -> tuple[float, float, float]:
     """Average negative ELBO, reconstruction and KL over ``batches`` (one sample of z each).
 
     Uses its own random stream, so evaluating never changes what training draws next. Labels,
     if ``batches`` yields them, reach the model with the images (a conditional VAE reads them).
+    With a ``world`` of several processes, each evaluates its share of every batch and all get
+    the averages over all of them.
     """
+    world = world or distributed.World()
     was_training = model.training
     model.eval()
-    totals = torch.zeros(3, dtype=torch.float64)
+    totals = torch.zeros(3, dtype=torch.float64, device=next(model.parameters()).device)
     n = 0
     devices = [batches.device] if batches.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         for item in batches:
             batch = as_batch(item)
-            out = model.loss(batch)
-            parts = torch.stack([out.loss, out.reconstruction, out.kl])
-            totals += parts.double().cpu() * len(batch)
+            mine = world.share(batch)
             n += len(batch)
+            if len(mine) == 0:  # fewer rows than processes: the last batch has none for this one
+                continue
+            with world.global_noise(len(batch)):
+                out = model.loss(mine)
+            parts = torch.stack([out.loss, out.reconstruction, out.kl])
+            totals += parts.double() * len(mine)
     model.train(was_training)
+    totals = world.sum(totals).cpu()
     loss, reconstruction, kl = (totals / n).tolist()
     return loss, reconstruction, kl
 
@@ -195,6 +211,8 @@ def _rng_state(batches: Batches) -> dict[str, Any]:
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
+    if batches.device.type == "cuda":  # the GPU's own: under DDP each process has its own GPU
+        state["cuda_device"] = torch.cuda.get_rng_state(batches.device)
     return state
 
 
@@ -203,6 +221,8 @@ def _set_rng_state(state: dict[str, Any], batches: Batches) -> None:
     batches.load_state_dict({"generator": state["batches"]})
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+    if "cuda_device" in state and batches.device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_device"], batches.device)
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
@@ -310,6 +330,8 @@ def train_epoch(
     on_step: Callable[[int], object] | None = None,
     objective: Objective | None = None,
     first_step: int = 0,
+    world: distributed.World | None = None,
+    loss_fn: Callable[..., NegativeELBO] | None = None,
 ) -> EpochLosses:
     """One pass over ``batches``, one optimizer step per batch on the batch-averaged objective.
 
@@ -319,30 +341,43 @@ def train_epoch(
     example (nats), measured on each batch before its step. ``on_step(batch_size)`` runs after
     every step (the progress bar's ``update``).
 
+    With a ``world`` of several processes (:mod:`vae_tutorial.distributed`), each batch is a
+    global one: this process computes the loss of its share with ``loss_fn``, ``model.loss``
+    wrapped in DDP, and the returned averages are over all processes' shares. By default: one
+    process and ``model.loss``.
+
     Raises:
         TrainingDiverged: the loss of a batch was NaN or infinite (nothing is stepped then).
     """
     objective = objective or Objective()
+    world = world or distributed.World()
+    loss_fn = loss_fn or model.loss
     totals = torch.zeros(4, dtype=torch.float64, device=next(model.parameters()).device)
     for step, item in enumerate(batches):
         batch = as_batch(item)  # images, and labels if the data has them
+        mine = world.share(batch)  # this process's rows: all of them in a single process
         kl_weight = objective.kl_weight(first_step + step, len(batches))
-        out = model.loss(batch, kl_weight, objective.free_bits)
-        if not torch.isfinite(out.loss):
+        with world.global_noise(len(batch)):  # ε drawn as one process draws it for the batch
+            out = loss_fn(mine, kl_weight, objective.free_bits)
+        elbo = out.reconstruction + out.kl  # the negative ELBO, whatever the objective
+        parts = torch.stack([elbo, out.reconstruction, out.kl, out.loss]).detach().double()
+        parts = world.sum(parts * len(mine))  # summed over the whole batch
+        if not torch.isfinite(parts[3]):
+            loss, rec, kl = (parts[[3, 1, 2]] / len(batch)).tolist()
             raise TrainingDiverged(
-                f"batch {step + 1}: the loss became {out.loss.item()} "
-                f"(reconstruction {out.reconstruction.item():.4g}, KL {out.kl.item():.4g}). "
+                f"batch {step + 1}: the loss became {loss} "
+                f"(reconstruction {rec:.4g}, KL {kl:.4g}). "
                 f"Likely cause: "
-                f"{_diagnose_batch(model, batch, optimizer, first_step + step == 0)}."
+                f"{_diagnose_batch(model, mine, optimizer, first_step + step == 0)}."
             )
         optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        # DDP averages the processes' gradients; weighting each by its share of the batch makes
+        # that the gradient of the whole batch's mean loss (the weight is 1 for one process)
+        (out.loss * (world.size * len(mine) / len(batch))).backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        elbo = out.reconstruction + out.kl  # the negative ELBO, whatever the objective
-        parts = torch.stack([elbo, out.reconstruction, out.kl, out.loss])
-        totals += parts.detach().double() * len(batch)
+        totals += parts
         if on_step is not None:
             on_step(len(batch))
     return EpochLosses(*(totals / len(batches.images)).tolist())
@@ -393,12 +428,23 @@ def train(
     example to draw samples; it must not consume the global random stream if the run is to resume
     exactly (use ``torch.random.fork_rng`` or a ``torch.Generator``).
 
+    In a process group (``torchrun``, see :mod:`vae_tutorial.distributed`) it trains with DDP:
+    ``config.batch_size`` is the global batch, which the processes share, and the run is the one
+    a single process would train, up to the order of floating-point sums. Process 0 alone logs,
+    shows the progress bar and writes the checkpoint; every process reads it to resume, and runs
+    ``on_epoch_end``.
+
     Raises:
         TrainingDiverged: the loss became NaN or infinite; training stops at once.
         CheckpointError: ``resume`` found a checkpoint of another model or another run.
+        ValueError: several processes cannot share ``config.batch_size`` evenly.
     """
     check_image_data(data)
     device = next(model.parameters()).device
+    world = distributed.current()
+    world.check_batch_size(config.batch_size, len(data.train_images))
+    if not world.is_main:  # process 0 alone logs, shows the bar and writes the checkpoint
+        log, progress = None, False
     if not resume:
         torch.manual_seed(config.seed)
     binarize_test: Binarize = "none" if config.binarize == "none" else "static"
@@ -461,6 +507,7 @@ def train(
         if log and history.epochs:
             log(f"Resuming {checkpoint} after epoch {history.epochs} of {config.epochs}.")
 
+    loss_fn = world.data_parallel(model)  # model.loss, in DDP when there are several processes
     model.train()
     n_train = len(train_batches.images)
     bar = tqdm(  # one bar for the whole run, in training images; tqdm.auto: a widget in notebooks
@@ -485,6 +532,8 @@ def train(
                     on_step=bar.update,
                     objective=config.objective,
                     first_step=epoch * len(train_batches),
+                    world=world,
+                    loss_fn=loss_fn,
                 )
             except TrainingDiverged as error:
                 where = f"Training stopped at epoch {epoch + 1}, {error}"
@@ -495,7 +544,9 @@ def train(
                 else:
                     last = " No checkpoint was written: the first epoch never finished."
                 raise TrainingDiverged(where + last) from None
-            test_loss, test_rec, test_kl = evaluate_elbo(model, test_batches, seed=config.seed)
+            test_loss, test_rec, test_kl = evaluate_elbo(
+                model, test_batches, seed=config.seed, world=world
+            )
             seconds = time.perf_counter() - start
             for name, value in zip(
                 (
@@ -521,7 +572,7 @@ def train(
                 strict=True,
             ):
                 getattr(history, name).append(value)
-            if checkpoint is not None:
+            if checkpoint is not None and world.is_main:  # all processes hold the same state
                 save_checkpoint(
                     checkpoint,
                     {
