@@ -72,6 +72,7 @@ def test_download_fills_an_empty_root(tmp_path: Path, monkeypatch: pytest.Monkey
 
     import torchvision.datasets
 
+    monkeypatch.setattr(data, "_mirror_answers", lambda timeout_s: True)  # as if online
     monkeypatch.setattr(torchvision.datasets, "MNIST", FakeMNIST)
     mnist = load_mnist(tmp_path / "fresh", verbose=False)
     assert calls == [str(tmp_path / "fresh")]
@@ -166,7 +167,8 @@ def test_download_gives_up_and_does_not_hang(
         def __init__(self, *args: object, **kwargs: object) -> None:
             raise OSError("Network is unreachable")
 
-    monkeypatch.setattr(torchvision.datasets, "MNIST", Unreachable)
+    monkeypatch.setattr(data, "_mirror_answers", lambda timeout_s: True)  # a mirror answered...
+    monkeypatch.setattr(torchvision.datasets, "MNIST", Unreachable)  # ...and then the network fell
     assert data._download(tmp_path) is False
 
 

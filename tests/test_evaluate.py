@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from vae_tutorial.evaluate import active_units, iwae_bound, kl_per_dimension, log_likelihood
@@ -102,3 +104,56 @@ def test_log_weights_are_log_p_x_z_minus_log_q() -> None:
     p_x = Independent(Bernoulli(logits=model.decode(z)), 1)
     want = p_x.log_prob(x) + p_z.log_prob(z) - q.log_prob(z)
     torch.testing.assert_close(log_w, want.detach(), rtol=1e-5, atol=1e-3)
+
+
+def test_the_fast_bernoulli_term_equals_the_loss_module() -> None:
+    """evaluate's faster log p(x|z) is losses.bernoulli_log_likelihood, extreme logits included."""
+    from vae_tutorial.evaluate import bernoulli_log_likelihood_fast
+
+    g = torch.Generator().manual_seed(0)
+    logits = 6 * torch.randn((5, 3, 784), generator=g)
+    logits[0, 0, :4] = torch.tensor([-100.0, 100.0, 0.0, 30.0])
+    x = torch.bernoulli(torch.full((3, 784), 0.3), generator=g)
+    want = bernoulli_log_likelihood(logits, x.expand(5, 3, 784))
+    torch.testing.assert_close(bernoulli_log_likelihood_fast(logits, x), want, rtol=1e-6, atol=2e-3)
+
+
+def _log_weights_before_blocking(model: VAE, x: torch.Tensor, k: int, generator) -> torch.Tensor:
+    """log_importance_weights as it was: all k draws decoded at once, the loss module's term."""
+    mean, log_var = model.encode(x)
+    z = mean + torch.exp(0.5 * log_var) * torch.randn((k, *mean.shape), generator=generator)
+    zeros = torch.zeros_like(mean)
+    return (
+        bernoulli_log_likelihood(model.decode(z), x.expand(k, *x.shape))
+        + gaussian_log_density(z, zeros, zeros)
+        - gaussian_log_density(z, mean, log_var)
+    )
+
+
+def test_decoding_in_blocks_gives_the_same_weights_and_bounds(small_mnist, monkeypatch) -> None:
+    """Same seed, same numbers: the blocks change the speed, not the draws (float32 tolerance)."""
+    from vae_tutorial import evaluate
+
+    model, x = _trained(small_mnist), _digits(small_mnist, 8)
+    monkeypatch.setattr(evaluate, "DECODE_ROWS", 64)  # 8 samples of 8 digits per block
+    with torch.no_grad():
+        want = _log_weights_before_blocking(model, x, 100, torch.Generator().manual_seed(4))
+    got = evaluate.log_importance_weights(model, x, 100, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=2e-3)
+
+    images = small_mnist.test_images[:40]
+    k, batch_size = 300, 20  # log_likelihood's chunks: 300 draws for 20 digits, in blocks of 3
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(0)
+        before = []
+        for x in evaluate.Batches(
+            images,
+            batch_size=batch_size,
+            shuffle=False,
+            binarize="static",
+            seed=evaluate.TEST_BINARIZATION_SEED,
+        ):
+            before.append(torch.logsumexp(_log_weights_before_blocking(model, x, k, g).double(), 0))
+        before = torch.cat(before) - math.log(k)
+    after = log_likelihood(model, images, k, batch_size=batch_size)
+    torch.testing.assert_close(after, before, rtol=1e-6, atol=1e-4)

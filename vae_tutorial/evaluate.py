@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from vae_tutorial.data import TEST_BINARIZATION_SEED, Batches
-from vae_tutorial.losses import bernoulli_log_likelihood, gaussian_kl, gaussian_log_density
+from vae_tutorial.losses import gaussian_kl, gaussian_log_density
 from vae_tutorial.model import VAE
 
 __all__ = [
@@ -28,6 +29,27 @@ __all__ = [
 ]
 
 
+DECODE_ROWS = 1_000
+"""Rows (samples x images) decoded at a time on a CPU: enough for fast matrix products, few enough
+that a block's ``(rows, 784)`` tensors stay in the processor's cache (3 MB each)."""
+
+
+def bernoulli_log_likelihood_fast(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """:func:`~vae_tutorial.losses.bernoulli_log_likelihood` (no gradient) in fewer passes.
+
+    ``log p(x | z) = sum_j x_j l_j - softplus(l_j)`` for logits ``l``, with
+    ``softplus(l) = max(l, 0) + log(1 + exp(-|l|))``. The pixel term needs no copy of ``x`` per
+    sample, and ``log(1 + u)`` for ``u = exp(-|l|)`` in (0, 1] uses ``log``, which PyTorch
+    vectorizes on a CPU (``log1p`` it does not); it differs from ``log1p(u)`` by less than float32
+    rounding (6e-8 per pixel). ``x`` broadcasts against ``logits`` from the right.
+    """
+    return (
+        (logits * x).sum(-1)
+        - F.relu(logits).sum(-1)
+        - torch.log(torch.exp(-logits.abs()).add_(1)).sum(-1)
+    )
+
+
 @torch.no_grad()
 def log_importance_weights(
     model: VAE, x: torch.Tensor, k: int, *, generator: torch.Generator | None = None
@@ -35,7 +57,8 @@ def log_importance_weights(
     """log w_i = log p(x, z_i) - log q(z_i | x) for k draws z_i ~ q(z|x): ``(k, batch)``, nats.
 
     ``log p(x, z) = log p(x | z) + log N(z; 0, I)``. The noise is drawn on the CPU, so a seeded
-    ``generator`` gives the same weights on any device.
+    ``generator`` gives the same weights on any device. On a CPU the draws are decoded
+    ``DECODE_ROWS`` rows at a time (the same numbers, less memory traffic).
     """
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
@@ -43,11 +66,14 @@ def log_importance_weights(
     eps = torch.randn((k, *mean.shape), generator=generator, dtype=mean.dtype).to(x.device)
     z = mean + torch.exp(0.5 * log_var) * eps  # (k, batch, d)
     zeros = torch.zeros_like(mean)
-    return (
-        bernoulli_log_likelihood(model.decode(z), x.expand(k, *x.shape))
-        + gaussian_log_density(z, zeros, zeros)
-        - gaussian_log_density(z, mean, log_var)
+    log_prior_over_q = gaussian_log_density(z, zeros, zeros) - gaussian_log_density(
+        z, mean, log_var
     )
+    samples = max(1, DECODE_ROWS // len(x)) if x.device.type == "cpu" else k
+    log_px = torch.cat(
+        [bernoulli_log_likelihood_fast(model.decode(part), x) for part in z.split(samples)]
+    )
+    return log_px + log_prior_over_q
 
 
 @torch.no_grad()
