@@ -21,6 +21,7 @@ from vae_tutorial.losses import gaussian_kl, gaussian_log_density
 from vae_tutorial.model import VAE
 
 __all__ = [
+    "bernoulli_log_likelihood_fast",
     "log_importance_weights",
     "iwae_bound",
     "log_likelihood",
@@ -35,13 +36,13 @@ that a block's ``(rows, 784)`` tensors stay in the processor's cache (3 MB each)
 
 
 def bernoulli_log_likelihood_fast(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """:func:`~vae_tutorial.losses.bernoulli_log_likelihood` (no gradient) in fewer passes.
+    """:func:`~vae_tutorial.losses.bernoulli_log_likelihood`, faster, for evaluation (no gradients).
 
-    ``log p(x | z) = sum_j x_j l_j - softplus(l_j)`` for logits ``l``, with
-    ``softplus(l) = max(l, 0) + log(1 + exp(-|l|))``. The pixel term needs no copy of ``x`` per
-    sample, and ``log(1 + u)`` for ``u = exp(-|l|)`` in (0, 1] uses ``log``, which PyTorch
-    vectorizes on a CPU (``log1p`` it does not); it differs from ``log1p(u)`` by less than float32
-    rounding (6e-8 per pixel). ``x`` broadcasts against ``logits`` from the right.
+    ``log p(x | z) = sum_j x_j l_j - softplus(l_j)`` for the logits ``l``, with
+    ``softplus(l) = max(l, 0) + log(1 + exp(-|l|))``. ``x`` broadcasts against ``logits`` from the
+    right (no copy of it per sample), and ``log(1 + u)`` for ``u = exp(-|l|)`` in (0, 1] is taken
+    with ``log``, several times faster than ``log1p`` on a CPU (``benchmarks/eval_anatomy.py``):
+    the two differ by at most about 1e-7 per pixel, one float32 rounding step of ``1 + u``.
     """
     return (
         (logits * x).sum(-1)
