@@ -34,6 +34,7 @@ __all__ = [
     "reconstruct",
     "denoisers",
     "psnr",
+    "mean_squared_error",
     "labels",
     "Scores",
     "score",
@@ -79,8 +80,12 @@ def psnr(estimate: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
             f"estimate and clean must have one shape, got {tuple(estimate.shape)} and "
             f"{tuple(clean.shape)}"
         )
-    mse = (estimate.double() - clean.double()).pow(2).flatten(1).mean(dim=1)
-    return -10 * torch.log10(mse)
+    return -10 * torch.log10(mean_squared_error(estimate, clean))
+
+
+def mean_squared_error(estimate: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """Per image, the mean over pixels of (estimate - clean)^2, in float64: ``(B,)``."""
+    return (estimate.double() - clean.double()).pow(2).flatten(1).mean(dim=1)
 
 
 @torch.no_grad()
@@ -142,8 +147,9 @@ def score(
     scores = {}
     for name, denoise in methods.items():
         estimate = denoise(corrupted.clone())  # a copy: no denoiser can alter the others' input
-        mse = (estimate.double() - clean.double()).pow(2).flatten(1).mean(dim=1)
-        scores[name] = Scores(mse, labels(classifier, estimate) == reference)
+        scores[name] = Scores(
+            mean_squared_error(estimate, clean), labels(classifier, estimate) == reference
+        )
     return corrupted, scores
 
 
