@@ -216,5 +216,28 @@ def test_objective_and_conditional_flags_are_recorded(tmp_path: Path) -> None:
     sampled = _run("sample", str(out), "--n", "10", "--out", str(png), env_data=tmp_path)
     assert sampled.returncode == 0, sampled.stderr
     assert "labels 0-9 in turn" in sampled.stdout
-    evaluated = _run("evaluate", str(out), "--k", "1", "--n-test", "10", env_data=tmp_path)
-    assert evaluated.returncode == 1 and "unconditional models only" in evaluated.stderr
+    evaluated = _run("evaluate", str(out), "--k", "1", "10", "--n-test", "10", env_data=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "the bound is on log p(x | y)" in evaluated.stdout
+    assert "k =    10: test -log p(x|y)" in evaluated.stdout
+    assert json.loads(out.with_suffix(".json").read_text())["evaluation"]["bound"] == "log p(x|y)"
+
+
+def test_a_convolutional_vae_from_the_command_line(tmp_path: Path) -> None:
+    out = tmp_path / "conv.pt"
+    flags = ["--architecture", "conv", "--hidden-dims", "4", "8", "--latent-dim", "2",
+             "--batch-size", "500", "--no-progress"]  # fmt: skip
+    done = _run("train", "--epochs", "1", "--out", str(out), *flags, env_data=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Training a conv 4-8 channels, d=2, relu" in done.stdout
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["model"]["architecture"] == "conv" and record["model"]["hidden_dims"] == [4, 8]
+    resumed = _run("train", "--epochs", "2", "--out", str(out), "--resume", *flags,
+                   env_data=tmp_path)  # fmt: skip
+    assert resumed.returncode == 0 and "epoch   2/2" in resumed.stdout, resumed.stderr
+    evaluated = _run("evaluate", str(out), "--k", "2", "--n-test", "10", env_data=tmp_path)
+    assert evaluated.returncode == 0 and "test NLL" in evaluated.stdout, evaluated.stderr
+    three = [*flags[:2], "--hidden-dims", "4", "8", "16", *flags[5:]]
+    bad = _run("train", "--out", str(tmp_path / "bad.pt"), *three, env_data=tmp_path)
+    assert bad.returncode == 2 and "--hidden-dims 4 8 16: 3 stride-2 stages" in bad.stderr
+    assert "7 is odd" in bad.stderr and not (tmp_path / "bad.pt").exists()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
+from vae_tutorial.data import TEST_BINARIZATION_SEED, Batches
 from vae_tutorial.evaluate import active_units, iwae_bound, kl_per_dimension, log_likelihood
 from vae_tutorial.losses import bernoulli_log_likelihood, gaussian_kl, gaussian_log_density
 from vae_tutorial.model import VAE, VAEConfig
@@ -157,3 +159,34 @@ def test_decoding_in_blocks_gives_the_same_weights_and_bounds(small_mnist, monke
         before = torch.cat(before) - math.log(k)
     after = log_likelihood(model, images, k, batch_size=batch_size)
     torch.testing.assert_close(after, before, rtol=1e-6, atol=1e-4)
+
+
+def test_a_conditional_vae_is_bounded_on_log_p_x_given_y(small_mnist) -> None:
+    """With labels, L_1 is log p(x|z,y) + log p(z) - log q(z|x,y); without them, a clear error."""
+    from vae_tutorial.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model(VAEConfig(latent_dim=2, hidden_dims=(32,), n_classes=10))
+    images, labels = small_mnist.test_images[:6], small_mnist.test_labels[:6]
+    values = log_likelihood(model, images, 1, labels=labels, seed=4)
+    x = next(iter(Batches(images, batch_size=6, shuffle=False, binarize="static",
+                          seed=TEST_BINARIZATION_SEED)))  # fmt: skip
+    with torch.no_grad():
+        mean, log_var = model.encode(x, labels)
+        eps = torch.randn((1, *mean.shape), generator=torch.Generator().manual_seed(4))[0]
+        z = mean + torch.exp(0.5 * log_var) * eps
+        zeros = torch.zeros_like(mean)
+        elbo = (
+            bernoulli_log_likelihood(model.decode(z, labels), x)
+            + gaussian_log_density(z, zeros, zeros)
+            - gaussian_log_density(z, mean, log_var)
+        )
+    torch.testing.assert_close(values, elbo.double(), rtol=1e-6, atol=1e-4)
+    other = log_likelihood(model, images, 1, labels=(labels + 1) % 10, seed=4)
+    assert not torch.allclose(values, other)
+    with pytest.raises(ValueError, match=r"bounds log p\(x \| y\): pass the images' labels"):
+        log_likelihood(model, images, 1)
+    with pytest.raises(ValueError, match="one label per image"):
+        log_likelihood(model, images, 1, labels=labels[:3])
+    count, _ = active_units(model, images, labels=labels)
+    assert 0 <= count <= 2

@@ -73,7 +73,7 @@ def test_loss_matches_a_hand_computation() -> None:
         ({"latent_dim": -3}, "latent_dim"),
         ({"hidden_dims": (0,)}, "hidden_dims"),
         ({"activation": "sigmoidish"}, "activation"),
-        ({"architecture": "conv"}, "architecture"),
+        ({"architecture": "resnet"}, "architecture must be one of"),
     ],
 )
 def test_bad_configurations_are_rejected(kwargs: dict, message: str) -> None:

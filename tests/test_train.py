@@ -464,3 +464,40 @@ def test_a_denoising_vae_trains_on_corrupted_inputs_and_clean_targets_and_resume
     with pytest.raises(CheckpointError, match="corruption"):  # a plain run cannot resume it
         train(_model(), small_mnist, replace(config, corruption=()), checkpoint=path,
               resume=True, progress=False, log=None)  # fmt: skip
+
+
+def test_a_convolutional_vae_trains_in_the_same_loop_and_resumes_exactly(
+    small_mnist, tmp_path: Path
+) -> None:
+    conv = VAEConfig(latent_dim=2, hidden_dims=(4, 8), architecture="conv")
+
+    def fresh(seed: int = 0) -> VAE:
+        torch.manual_seed(seed)
+        return VAE(conv)
+
+    config = TrainConfig(epochs=2, batch_size=128, objective=Objective(free_bits=0.1))
+    straight = fresh()
+    expected = train(straight, small_mnist, config, progress=False, log=None)
+    assert expected.train_loss[-1] < expected.train_loss[0]
+
+    class Interrupt(Exception):
+        pass
+
+    def stop(epoch: int, model: VAE, history: object) -> None:
+        if epoch == 1:
+            raise Interrupt
+
+    path = tmp_path / "conv.pt"
+    with pytest.raises(Interrupt):
+        train(fresh(), small_mnist, config, checkpoint=path, progress=False, log=None,
+              on_epoch_end=stop)  # fmt: skip
+    resumed = fresh(seed=99)
+    history = train(resumed, small_mnist, config, checkpoint=path, resume=True, progress=False,
+                    log=None)  # fmt: skip
+    assert history.test_loss == expected.test_loss
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert load_model(path).config == conv
+    with pytest.raises(CheckpointError, match="conv 4-8 channels.*784-64-4 relu MLP"):
+        train(_model(), small_mnist, config, checkpoint=path, resume=True, progress=False,
+              log=None)  # fmt: skip

@@ -20,7 +20,14 @@ from vae_tutorial import device as pick_device
 from vae_tutorial import distributed, seed_everything
 from vae_tutorial.corruptions import Corruption
 from vae_tutorial.data import TEST_BINARIZATION_SEED, DataError, load_mnist
-from vae_tutorial.model import ACTIVATIONS, VAE, ConditionalVAE, VAEConfig, build_model
+from vae_tutorial.model import (
+    ACTIVATIONS,
+    ARCHITECTURES,
+    VAE,
+    ConditionalVAE,
+    VAEConfig,
+    build_model,
+)
 from vae_tutorial.objective import Objective
 from vae_tutorial.records import read_record, training_totals, write_record
 from vae_tutorial.train import (
@@ -122,11 +129,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--latent-dim", type=_positive_int, default=20, help="dimension of z")
     t.add_argument(
+        "--architecture",
+        choices=list(ARCHITECTURES),
+        default="mlp",
+        help="mlp: fully connected layers; conv: stride-2 convolutions and transposed "
+        "convolutions (28 -> 14 -> 7 and back)",
+    )
+    t.add_argument(
         "--hidden-dims",
         type=_positive_int,
         nargs="+",
-        default=[400],
-        help="encoder hidden sizes (decoder mirrors)",
+        default=None,
+        help="encoder hidden sizes, the decoder mirrors them (default: 400); with "
+        "--architecture conv, the channels of the stride-2 stages (default: 32 64)",
     )
     t.add_argument(
         "--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden nonlinearity"
@@ -347,12 +362,18 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(
             f"--out {args.out} exists. Add --resume to continue it, or choose another --out."
         )
-    model_config = VAEConfig(
-        latent_dim=args.latent_dim,
-        hidden_dims=tuple(args.hidden_dims),
-        activation=args.activation,
-        n_classes=MNIST_CLASSES if args.conditional else 0,
-    )
+    if args.hidden_dims is None:
+        args.hidden_dims = [32, 64] if args.architecture == "conv" else [400]
+    try:
+        model_config = VAEConfig(
+            latent_dim=args.latent_dim,
+            hidden_dims=tuple(args.hidden_dims),
+            activation=args.activation,
+            architecture=args.architecture,
+            n_classes=MNIST_CLASSES if args.conditional else 0,
+        )
+    except ValueError as err:
+        parser.error(f"--hidden-dims {' '.join(map(str, args.hidden_dims))}: {err}")
     try:
         train_config = TrainConfig(
             epochs=args.epochs,
@@ -449,15 +470,21 @@ def cmd_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
 
     device = _device(args.device)
     model = load_model(args.checkpoint, device=device)
-    if isinstance(model, ConditionalVAE):
-        raise SystemExit(
-            f"error: {args.checkpoint} holds a {model.config.describe()}; evaluate computes "
-            "log p(x) of unconditional models only (a conditional model's bound is log p(x|y))."
-        )
     data = _load_data(parser, args.data_root)
     images = data.test_images[: args.n_test] if args.n_test else data.test_images
+    labels = None
+    if isinstance(model, ConditionalVAE):  # its bound is on log p(x | y), with the true labels
+        if not data.has_labels:
+            raise SystemExit(
+                f"error: {args.checkpoint} holds a {model.config.describe()}, whose bound is on "
+                f"log p(x | y); the data ({data.describe()}) has no labels."
+            )
+        labels = data.test_labels[: len(images)]
+    bound = "log p(x|y)" if labels is not None else "log p(x)"
+    shown = "-log p(x|y)" if labels is not None else "NLL"
     print(
         f"Evaluating {model.config.describe()} on {len(images):,} test digits ({data.describe()})"
+        + (": the bound is on log p(x | y), with the true labels" if labels is not None else "")
     )
     results = {}
     for k in args.k:
@@ -470,6 +497,7 @@ def cmd_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
             seed=args.seed,
             binarization_seed=args.binarization_seed,
             progress=not args.no_progress,
+            labels=labels,
         )
         seconds = time.perf_counter() - start
         nll, se = -values.mean().item(), values.std().item() / len(values) ** 0.5
@@ -478,9 +506,9 @@ def cmd_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
             "standard_error": round(se, 3),
             "seconds": round(seconds, 1),
         }
-        print(f"k = {k:>5}: test NLL {nll:8.3f} ± {se:.3f} nats  ({seconds:.0f} s)")
-    count, _ = active_units(model, images)
-    kl = kl_per_dimension(model, images)
+        print(f"k = {k:>5}: test {shown} {nll:8.3f} ± {se:.3f} nats  ({seconds:.0f} s)")
+    count, _ = active_units(model, images, labels=labels)
+    kl = kl_per_dimension(model, images, labels=labels)
     print(f"active units: {count} of {model.config.latent_dim}; total KL {kl.sum():.2f} nats")
     if not args.no_record:
         record = read_record(args.checkpoint)
@@ -492,6 +520,7 @@ def cmd_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
             "threads": torch.get_num_threads(),
             "seed": args.seed,
             "binarization_seed": args.binarization_seed,
+            "bound": bound,
             "iwae": results,
             "active_units": count,
             "kl_per_dimension": [round(v, 4) for v in kl.tolist()],

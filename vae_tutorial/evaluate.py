@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from vae_tutorial.data import TEST_BINARIZATION_SEED, Batches
+from vae_tutorial.data import TEST_BINARIZATION_SEED, Batches, as_batch
 from vae_tutorial.losses import gaussian_kl, gaussian_log_density
 from vae_tutorial.model import VAE
 
@@ -51,19 +51,44 @@ def bernoulli_log_likelihood_fast(logits: torch.Tensor, x: torch.Tensor) -> torc
     )
 
 
+def _encode(
+    model: VAE, x: torch.Tensor, y: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """q(z|x), or q(z|x, y) for a conditional VAE (which then insists on labels)."""
+    if y is None and not model.config.n_classes:
+        return model.encode(x)
+    return model.encode(x, y)
+
+
+def _decode(model: VAE, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """Logits of p(x|z), or p(x|z, y), for codes ``(s, batch, d)`` and labels ``(batch,)``."""
+    if y is None and not model.config.n_classes:
+        return model.decode(z)
+    s, batch, d = z.shape
+    return model.decode(z.reshape(s * batch, d), None if y is None else y.repeat(s)).reshape(
+        s, batch, -1
+    )
+
+
 @torch.no_grad()
 def log_importance_weights(
-    model: VAE, x: torch.Tensor, k: int, *, generator: torch.Generator | None = None
+    model: VAE,
+    x: torch.Tensor,
+    k: int,
+    *,
+    generator: torch.Generator | None = None,
+    y: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """log w_i = log p(x, z_i) - log q(z_i | x) for k draws z_i ~ q(z|x): ``(k, batch)``, nats.
 
-    ``log p(x, z) = log p(x | z) + log N(z; 0, I)``. The noise is drawn on the CPU, so a seeded
-    ``generator`` gives the same weights on any device. On a CPU the draws are decoded
-    ``DECODE_ROWS`` rows at a time (the same numbers, less memory traffic).
+    ``log p(x, z) = log p(x | z) + log N(z; 0, I)``. For a conditional VAE, with the labels
+    ``y``: log p(x, z | y) - log q(z | x, y), whose bound is on log p(x | y). The noise is drawn
+    on the CPU, so a seeded ``generator`` gives the same weights on any device. On a CPU the
+    draws are decoded ``DECODE_ROWS`` rows at a time (the same numbers, less memory traffic).
     """
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    mean, log_var = model.encode(x)
+    mean, log_var = _encode(model, x, y)
     eps = torch.randn((k, *mean.shape), generator=generator, dtype=mean.dtype).to(x.device)
     z = mean + torch.exp(0.5 * log_var) * eps  # (k, batch, d)
     zeros = torch.zeros_like(mean)
@@ -72,7 +97,7 @@ def log_importance_weights(
     )
     samples = max(1, DECODE_ROWS // len(x)) if x.device.type == "cpu" else k
     log_px = torch.cat(
-        [bernoulli_log_likelihood_fast(model.decode(part), x) for part in z.split(samples)]
+        [bernoulli_log_likelihood_fast(_decode(model, part, y), x) for part in z.split(samples)]
     )
     return log_px + log_prior_over_q
 
@@ -85,17 +110,19 @@ def iwae_bound(
     *,
     chunk: int = 250,
     generator: torch.Generator | None = None,
+    y: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One estimate of L_k(x) = log (1/k) sum_i w_i per example, ``(batch,)``, in nats.
 
     The k weights are drawn ``chunk`` at a time and combined with a running log-sum-exp, so memory
-    stays at ``chunk * batch * 784`` floats whatever k is.
+    stays at ``chunk * batch * 784`` floats whatever k is. With labels ``y`` (a conditional VAE)
+    it bounds log p(x | y).
     """
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     running = torch.full((len(x),), -math.inf, dtype=torch.float64, device=x.device)
     for start in range(0, k, chunk):
-        log_w = log_importance_weights(model, x, min(chunk, k - start), generator=generator)
+        log_w = log_importance_weights(model, x, min(chunk, k - start), generator=generator, y=y)
         running = torch.logaddexp(running, torch.logsumexp(log_w.double(), dim=0))
     return running - math.log(k)
 
@@ -109,71 +136,96 @@ def log_likelihood(
     seed: int = 0,
     binarization_seed: int = TEST_BINARIZATION_SEED,
     progress: bool = False,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """L_k for every image (``uint8``, binarized once, with a fixed seed): ``(N,)`` float64, CPU.
 
     The mean of the result is the estimate of the average test log-likelihood; its negative is the
-    NLL quoted in papers.
+    NLL quoted in papers. A conditional VAE needs the images' ``labels`` and bounds log p(x | y).
     """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    _check_labels(model, images, labels)
     batches = Batches(
         images,
+        labels,
         batch_size=batch_size,
         shuffle=False,
         binarize="static",
         device=device,
         seed=binarization_seed,
+        with_labels=labels is not None,
     )
     generator = torch.Generator().manual_seed(seed)
     chunk = max(1, min(k, 25_000 // batch_size))
     out = [
-        iwae_bound(model, x, k, chunk=chunk, generator=generator).cpu()
-        for x in tqdm(batches, desc=f"L_{k}", leave=False, disable=not progress)
+        iwae_bound(model, batch.x, k, chunk=chunk, generator=generator, y=batch.y).cpu()
+        for batch in map(as_batch, tqdm(batches, desc=f"L_{k}", leave=False, disable=not progress))
     ]
     model.train(was_training)
     return torch.cat(out)
 
 
+def _check_labels(model: VAE, images: torch.Tensor, labels: torch.Tensor | None) -> None:
+    if model.config.n_classes and labels is None:
+        raise ValueError(
+            f"this {model.config.describe()} bounds log p(x | y): pass the images' labels "
+            "(labels=data.test_labels)"
+        )
+    if labels is not None and labels.shape != (len(images),):
+        raise ValueError(
+            f"labels must hold one label per image: {tuple(labels.shape)} for {len(images)} images"
+        )
+
+
 @torch.no_grad()
 def _posterior_means_and_kl(
-    model: VAE, images: torch.Tensor, batch_size: int = 1000
+    model: VAE, images: torch.Tensor, batch_size: int = 1000, labels: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     device = next(model.parameters()).device
+    _check_labels(model, images, labels)
     means, kls = [], []
-    for x in Batches(
+    for item in Batches(
         images,
+        labels,
         batch_size=batch_size,
         shuffle=False,
         binarize="static",
         device=device,
         seed=TEST_BINARIZATION_SEED,
+        with_labels=labels is not None,
     ):
-        mean, log_var = model.encode(x)
+        batch = as_batch(item)
+        mean, log_var = _encode(model, batch.x, batch.y)
         means.append(mean.cpu())
         # gaussian_kl sums over the last dimension; give each latent dimension its own
         kls.append(gaussian_kl(mean.unsqueeze(-1), log_var.unsqueeze(-1)).cpu())
     return torch.cat(means), torch.cat(kls)
 
 
-def kl_per_dimension(model: VAE, images: torch.Tensor) -> torch.Tensor:
+def kl_per_dimension(
+    model: VAE, images: torch.Tensor, labels: torch.Tensor | None = None
+) -> torch.Tensor:
     """Average KL(q(z_j|x) || N(0, 1)) of each latent dimension j over the images, ``(d,)``.
 
     The terms of :func:`~vae_tutorial.losses.gaussian_kl` before the sum: a dimension whose KL is
     near 0 carries no information about x (it has collapsed to the prior).
     """
-    _, kls = _posterior_means_and_kl(model, images)
+    _, kls = _posterior_means_and_kl(model, images, labels=labels)
     return kls.mean(0)
 
 
 def active_units(
-    model: VAE, images: torch.Tensor, threshold: float = 0.01
+    model: VAE,
+    images: torch.Tensor,
+    threshold: float = 0.01,
+    labels: torch.Tensor | None = None,
 ) -> tuple[int, torch.Tensor]:
     """Burda et al.'s active units: dimension u is active if Cov_x( E_q[z_u] ) > ``threshold``.
 
     Returns the count and the variance across images of each dimension's posterior mean.
     """
-    means, _ = _posterior_means_and_kl(model, images)
+    means, _ = _posterior_means_and_kl(model, images, labels=labels)
     activity = means.var(0)
     return int((activity > threshold).sum()), activity

@@ -17,11 +17,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from vae_tutorial.conv import ConvDecoder, ConvEncoder, ConvLogits, check_channels
 from vae_tutorial.data import Batch, as_batch
 from vae_tutorial.losses import NegativeELBO, negative_elbo
 from vae_tutorial.objective import objective_loss
 
-__all__ = ["ACTIVATIONS", "VAEConfig", "VAE", "ConditionalVAE", "build_model", "reparameterize"]
+__all__ = [
+    "ACTIVATIONS",
+    "ARCHITECTURES",
+    "VAEConfig",
+    "VAE",
+    "ConditionalVAE",
+    "build_model",
+    "reparameterize",
+]
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -29,6 +38,8 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "elu": nn.ELU,
     "gelu": nn.GELU,
 }
+
+ARCHITECTURES = ("mlp", "conv")
 
 
 def reparameterize(
@@ -56,7 +67,8 @@ class VAEConfig:
     input_dim: int = 784
     """Pixels per image."""
     architecture: str = field(default="mlp")
-    """``"mlp"``: fully connected layers (the only architecture so far)."""
+    """``"mlp"``: fully connected layers of ``hidden_dims`` units. ``"conv"``: stride-2
+    convolutions with ``hidden_dims`` channels (:mod:`vae_tutorial.conv`)."""
     n_classes: int = 0
     """0: q(z|x) and p(x|z). K > 0: a conditional VAE on K classes, q(z|x, y) and p(x|z, y)."""
 
@@ -70,8 +82,12 @@ class VAEConfig:
             raise ValueError(
                 f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}"
             )
-        if self.architecture != "mlp":
-            raise ValueError(f"architecture must be 'mlp', got {self.architecture!r}")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"
+            )
+        if self.architecture == "conv":
+            check_channels(self.hidden_dims, self.input_dim)
         if isinstance(self.n_classes, bool) or not isinstance(self.n_classes, int):
             raise ValueError(f"n_classes must be an integer, got {self.n_classes!r}")
         if self.n_classes == 1 or self.n_classes < 0:
@@ -87,8 +103,11 @@ class VAEConfig:
         return {**asdict(self), "hidden_dims": list(self.hidden_dims)}
 
     def describe(self) -> str:
-        sizes = "-".join(str(n) for n in (self.input_dim, *self.hidden_dims, self.latent_dim))
         conditional = f", conditional on {self.n_classes} classes" if self.n_classes else ""
+        if self.architecture == "conv":
+            maps = "-".join(str(c) for c in self.hidden_dims)
+            return f"conv {maps} channels, d={self.latent_dim}, {self.activation}{conditional}"
+        sizes = "-".join(str(n) for n in (self.input_dim, *self.hidden_dims, self.latent_dim))
         return f"{sizes} {self.activation} MLP{conditional}"
 
 
@@ -108,13 +127,20 @@ class VAE(nn.Module):
         c, act = self.config, ACTIVATIONS[self.config.activation]
         if c.n_classes and not isinstance(self, ConditionalVAE):
             raise ValueError(f"{c.describe()}: build it with ConditionalVAE or build_model")
-        encoder_sizes = [c.input_dim + c.n_classes, *c.hidden_dims]  # + one-hot y if conditional
-        self.encoder = _mlp(encoder_sizes, act)
-        self.to_mean = nn.Linear(encoder_sizes[-1], c.latent_dim)
-        self.to_log_var = nn.Linear(encoder_sizes[-1], c.latent_dim)
-        decoder_sizes = [c.latent_dim + c.n_classes, *reversed(c.hidden_dims)]
-        self.decoder = _mlp(decoder_sizes, act)
-        self.to_logits = nn.Linear(decoder_sizes[-1], c.input_dim)
+        if c.architecture == "conv":  # flat rows in and out, like the MLP's
+            self.encoder = ConvEncoder(c.hidden_dims, act, c.input_dim, c.n_classes)
+            features = self.encoder.out_features
+            self.decoder = ConvDecoder(c.hidden_dims, act, c.input_dim, c.latent_dim + c.n_classes)
+            self.to_logits = ConvLogits(c.hidden_dims, c.input_dim)
+        else:
+            encoder_sizes = [c.input_dim + c.n_classes, *c.hidden_dims]  # + one-hot y if any
+            self.encoder = _mlp(encoder_sizes, act)
+            features = encoder_sizes[-1]
+            decoder_sizes = [c.latent_dim + c.n_classes, *reversed(c.hidden_dims)]
+            self.decoder = _mlp(decoder_sizes, act)
+            self.to_logits = nn.Linear(decoder_sizes[-1], c.input_dim)
+        self.to_mean = nn.Linear(features, c.latent_dim)
+        self.to_log_var = nn.Linear(features, c.latent_dim)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x): the mean and log-variance of a diagonal Gaussian, each ``(batch, d)``."""

@@ -1,0 +1,152 @@
+"""The convolutional encoder and decoder for 28 x 28 images (``VAEConfig(architecture="conv")``).
+
+Encoder: two 4 x 4 convolutions of stride 2 and padding 1, each halving the side,
+28 -> 14 -> 7, with ``channels = (c1, c2)`` feature maps; the ``c2 * 7 * 7`` features feed the
+mean and log-variance heads. Decoder, the mirror image: a linear layer from z to ``c2 * 7 * 7``
+features, a transposed convolution 7 -> 14 with c1 maps, and the output layer, a transposed
+convolution 14 -> 28 with one map of Bernoulli logits.
+
+Sizes follow from arithmetic, not from hard-coded numbers: a convolution with kernel k, stride s
+and padding p maps a side n to ``floor((n + 2p - k) / s) + 1`` (:func:`conv_side`), and a
+transposed one maps n to ``(n - 1) s - 2p + k`` (:func:`conv_transpose_side`). With k = 4, s = 2,
+p = 1 these are n / 2 and 2n exactly, so each stage halves or doubles the side, and the number of
+stages is bounded by how often the side can be halved evenly: 28 -> 14 -> 7, and 7 is odd.
+
+Both modules take and return flat rows, ``(..., 784)`` images and ``(..., 784)`` logits, with any
+leading dimensions (the importance-weighted bound decodes ``(k, batch, d)`` codes), so a VAE
+treats them exactly as it treats the MLP's. A conditional VAE's encoder input is
+``[x, onehot(y)]``: the one-hot label enters the convolutions as K constant feature maps.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = [
+    "KERNEL",
+    "STRIDE",
+    "PADDING",
+    "conv_side",
+    "conv_transpose_side",
+    "check_channels",
+    "ConvEncoder",
+    "ConvDecoder",
+    "ConvLogits",
+]
+
+KERNEL, STRIDE, PADDING = 4, 2, 1
+
+
+def conv_side(n: int, kernel: int = KERNEL, stride: int = STRIDE, padding: int = PADDING) -> int:
+    """The side of a convolution's output: floor((n + 2p - k) / s) + 1."""
+    return (n + 2 * padding - kernel) // stride + 1
+
+
+def conv_transpose_side(
+    n: int, kernel: int = KERNEL, stride: int = STRIDE, padding: int = PADDING
+) -> int:
+    """The side of a transposed convolution's output: (n - 1) s - 2p + k."""
+    return (n - 1) * stride - 2 * padding + kernel
+
+
+def image_side(input_dim: int) -> int:
+    """The side of a square image of ``input_dim`` pixels, checked."""
+    side = math.isqrt(input_dim)
+    if side * side != input_dim:
+        raise ValueError(f"a convolutional VAE needs square images; {input_dim} is not a square")
+    return side
+
+
+def check_channels(channels: tuple[int, ...], input_dim: int) -> list[int]:
+    """The side after each encoder stage, checked so that the decoder returns to the input size.
+
+    Each stage must halve the side exactly; otherwise the mirrored decoder cannot come back to it.
+    """
+    sides = [image_side(input_dim)]
+    for _ in channels:
+        n = sides[-1]
+        if n % 2:
+            raise ValueError(
+                f"{len(channels)} stride-2 stages do not fit {sides[0]}x{sides[0]} images: the "
+                f"sides go {' -> '.join(map(str, sides))}, and {n} is odd, so a stride-2 "
+                f"convolution makes it {conv_side(n)} and the mirrored decoder returns "
+                f"{conv_transpose_side(conv_side(n))}, not {n}. Give at most {len(sides) - 1} "
+                "channel counts (hidden_dims), e.g. (32, 64) for 28x28"
+            )
+        sides.append(conv_side(n))
+    return sides
+
+
+class ConvEncoder(nn.Module):
+    """``(..., side² + K)`` rows -> ``(..., channels[-1] * s * s)`` features, s the final side."""
+
+    def __init__(
+        self,
+        channels: tuple[int, ...],
+        activation: type[nn.Module],
+        input_dim: int,
+        n_classes: int = 0,
+    ) -> None:
+        super().__init__()
+        self.side = image_side(input_dim)
+        self.n_classes = n_classes
+        sides = check_channels(channels, input_dim)
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip((1 + n_classes, *channels[:-1]), channels, strict=True):
+            layers += [nn.Conv2d(c_in, c_out, KERNEL, STRIDE, PADDING), activation()]
+        self.convs = nn.Sequential(*layers)
+        self.out_features = channels[-1] * sides[-1] ** 2
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        lead, s = rows.shape[:-1], self.side
+        rows = rows.reshape(-1, rows.shape[-1])
+        image = rows[:, : s * s].reshape(-1, 1, s, s)
+        if self.n_classes:  # the one-hot label as K constant maps
+            planes = rows[:, s * s :, None, None].expand(-1, self.n_classes, s, s)
+            image = torch.cat([image, planes], dim=1)
+        return self.convs(image).reshape(*lead, -1)
+
+
+class ConvDecoder(nn.Module):
+    """``(..., d + K)`` codes -> ``(..., channels[0] * side/2 * side/2)`` feature rows."""
+
+    def __init__(
+        self,
+        channels: tuple[int, ...],
+        activation: type[nn.Module],
+        input_dim: int,
+        in_features: int,
+    ) -> None:
+        super().__init__()
+        sides = check_channels(channels, input_dim)
+        self.first = (channels[-1], sides[-1], sides[-1])
+        self.to_maps = nn.Sequential(nn.Linear(in_features, math.prod(self.first)), activation())
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip(channels[::-1], channels[::-1][1:], strict=False):
+            layers += [nn.ConvTranspose2d(c_in, c_out, KERNEL, STRIDE, PADDING), activation()]
+        self.deconvs = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        maps = self.to_maps(z.reshape(-1, z.shape[-1])).reshape(-1, *self.first)
+        return self.deconvs(maps).reshape(*z.shape[:-1], -1)
+
+
+class ConvLogits(nn.Module):
+    """The output layer: feature rows ``(..., c1 * s * s)`` -> a transposed convolution to one
+    map of logits, returned as ``(..., (2s)²)`` rows."""
+
+    def __init__(self, channels: tuple[int, ...], input_dim: int) -> None:
+        super().__init__()
+        self.maps = (channels[0], image_side(input_dim) // 2, image_side(input_dim) // 2)
+        self.deconv = nn.ConvTranspose2d(channels[0], 1, KERNEL, STRIDE, PADDING)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.deconv.weight
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        maps = features.reshape(-1, *self.maps)
+        return self.deconv(maps).reshape(*features.shape[:-1], -1)
