@@ -283,3 +283,48 @@ def test_psnr_check_names_a_sum_over_pixels() -> None:
         return 10 * torch.log10(1 / ((a - b) ** 2).sum(dim=1))
 
     _rejects(ex.check_psnr, summed, "summed the squared error")
+
+
+def test_kl_weight_check(capsys) -> None:
+    def right(t, n, beta, warmup):
+        return beta * min(1.0, t / (warmup * n)) if warmup else beta
+
+    _accepts(ex.check_kl_weight, right, capsys)
+    _rejects(ex.check_kl_weight, lambda t, n, b, w: b * t / (w * n) if w else b, "stays at beta")
+    _rejects(ex.check_kl_weight, lambda t, n, b, w: min(1, t / (w * n)) if w else b, "not to 1")
+    _rejects(ex.check_kl_weight, lambda t, n, b, w: b * min(1, t / w) if w else b, "not epochs")
+    _rejects(ex.check_kl_weight, lambda t, n, b, w: b * min(1, t / (w * n)), "division by zero")
+
+
+def test_free_bits_check(capsys) -> None:
+    def kl_j(m, v):
+        return 0.5 * (m**2 + v.exp() - 1 - v)
+
+    def right(m, v, lam):
+        return kl_j(m, v).mean(0).clamp(min=lam).sum()
+
+    _accepts(ex.check_free_bits_kl, right, capsys)
+    _rejects(ex.check_free_bits_kl, lambda m, v, lam: kl_j(m, v).clamp(min=lam).sum(-1).mean(),
+             "each example")  # fmt: skip
+    _rejects(ex.check_free_bits_kl, lambda m, v, lam: kl_j(m, v).sum(-1).mean(), "plain KL")
+    _rejects(ex.check_free_bits_kl, lambda m, v, lam: right(m, v, lam).detach(), "no gradient")
+
+    def leaky(m, v, lam):  # the right value, but max(lam, KL_j) as KL_j + (lam - KL_j)+ detached
+        kl = kl_j(m, v).mean(0)
+        return (kl + torch.relu(lam - kl).detach()).sum()
+
+    _rejects(ex.check_free_bits_kl, leaky, "still gets a gradient")
+
+
+def test_class_posterior_check(capsys) -> None:
+    _accepts(ex.check_class_posterior, lambda a, b: torch.log_softmax(a + b, dim=1), capsys)
+    _rejects(ex.check_class_posterior, lambda a, b: torch.log_softmax(a, dim=1), "prior")
+    _rejects(ex.check_class_posterior, lambda a, b: torch.log_softmax(a + b, dim=0), "dim=1")
+    _rejects(ex.check_class_posterior, lambda a, b: (a + b).float().exp().log(), "not finite")
+
+
+def test_conv_side_check(capsys) -> None:
+    _accepts(ex.check_conv_side, lambda n, k, s, p: (n + 2 * p - k) // s + 1, capsys)
+    _rejects(ex.check_conv_side, lambda n, k, s, p: (n + 2 * p - k) / s + 1, "Return an int")
+    _rejects(ex.check_conv_side, lambda n, k, s, p: (n + 2 * p - k) // s, "the \\+ 1")
+    _rejects(ex.check_conv_side, lambda n, k, s, p: n // s, "torch gives")

@@ -60,10 +60,10 @@ def _encode(
     return model.encode(x, y)
 
 
-def _decode(model: VAE, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    """Logits of p(x|z), or p(x|z, y), for codes ``(s, batch, d)`` and labels ``(batch,)``."""
+def _decode(model: VAE, z: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """Logits of p(x|z) or p(x|z, y): codes ``(s, batch, d)``, images and labels per batch row."""
     if y is None and not model.config.n_classes:
-        return model.decode(z)
+        return model.score_logits(z, x)
     s, batch, d = z.shape
     return model.decode(z.reshape(s * batch, d), None if y is None else y.repeat(s)).reshape(
         s, batch, -1
@@ -97,7 +97,7 @@ def log_importance_weights(
     )
     samples = max(1, DECODE_ROWS // len(x)) if x.device.type == "cpu" else k
     log_px = torch.cat(
-        [bernoulli_log_likelihood_fast(_decode(model, part, y), x) for part in z.split(samples)]
+        [bernoulli_log_likelihood_fast(_decode(model, part, x, y), x) for part in z.split(samples)]
     )
     return log_px + log_prior_over_q
 

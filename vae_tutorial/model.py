@@ -40,6 +40,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 ARCHITECTURES = ("mlp", "conv")
+_LATER = ("n_classes", "autoregressive")  # fields added after the first checkpoints
 
 
 def reparameterize(
@@ -71,6 +72,9 @@ class VAEConfig:
     convolutions with ``hidden_dims`` channels (:mod:`vae_tutorial.conv`)."""
     n_classes: int = 0
     """0: q(z|x) and p(x|z). K > 0: a conditional VAE on K classes, q(z|x, y) and p(x|z, y)."""
+    autoregressive: bool = False
+    """An MLP decoder whose pixels also read the earlier pixels, strong enough to ignore z
+    (:mod:`vae_tutorial.autoregressive`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_dims", tuple(int(h) for h in self.hidden_dims))
@@ -94,9 +98,13 @@ class VAEConfig:
             raise ValueError(
                 f"n_classes must be 0 (unconditional) or at least 2, got {self.n_classes}"
             )
+        if not isinstance(self.autoregressive, bool):
+            raise ValueError(f"autoregressive must be True or False, got {self.autoregressive!r}")
+        if self.autoregressive and (self.architecture != "mlp" or self.n_classes):
+            raise ValueError("an autoregressive decoder is built for the unconditional MLP only")
 
-    def __repr__(self) -> str:  # n_classes only when set: an unconditional config prints as before
-        shown = (f for f in fields(self) if f.name != "n_classes" or self.n_classes)
+    def __repr__(self) -> str:  # the later fields only when set: older configs print as before
+        shown = (f for f in fields(self) if f.name not in _LATER or getattr(self, f.name))
         return f"VAEConfig({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in shown)})"
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,7 +116,8 @@ class VAEConfig:
             maps = "-".join(str(c) for c in self.hidden_dims)
             return f"conv {maps} channels, d={self.latent_dim}, {self.activation}{conditional}"
         sizes = "-".join(str(n) for n in (self.input_dim, *self.hidden_dims, self.latent_dim))
-        return f"{sizes} {self.activation} MLP{conditional}"
+        strong = ", autoregressive decoder" if self.autoregressive else ""
+        return f"{sizes} {self.activation} MLP{conditional}{strong}"
 
 
 def _mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:
@@ -127,20 +136,24 @@ class VAE(nn.Module):
         c, act = self.config, ACTIVATIONS[self.config.activation]
         if c.n_classes and not isinstance(self, ConditionalVAE):
             raise ValueError(f"{c.describe()}: build it with ConditionalVAE or build_model")
+        # modules are made in this order (encoder, heads, decoder) so that a seed gives the same
+        # initial weights, and an optimizer's state the same parameter order, as before
         if c.architecture == "conv":  # flat rows in and out, like the MLP's
             self.encoder = ConvEncoder(c.hidden_dims, act, c.input_dim, c.n_classes)
             features = self.encoder.out_features
-            self.decoder = ConvDecoder(c.hidden_dims, act, c.input_dim, c.latent_dim + c.n_classes)
-            self.to_logits = ConvLogits(c.hidden_dims, c.input_dim)
         else:
             encoder_sizes = [c.input_dim + c.n_classes, *c.hidden_dims]  # + one-hot y if any
             self.encoder = _mlp(encoder_sizes, act)
             features = encoder_sizes[-1]
+        self.to_mean = nn.Linear(features, c.latent_dim)
+        self.to_log_var = nn.Linear(features, c.latent_dim)
+        if c.architecture == "conv":
+            self.decoder = ConvDecoder(c.hidden_dims, act, c.input_dim, c.latent_dim + c.n_classes)
+            self.to_logits = ConvLogits(c.hidden_dims, c.input_dim)
+        else:
             decoder_sizes = [c.latent_dim + c.n_classes, *reversed(c.hidden_dims)]
             self.decoder = _mlp(decoder_sizes, act)
             self.to_logits = nn.Linear(decoder_sizes[-1], c.input_dim)
-        self.to_mean = nn.Linear(features, c.latent_dim)
-        self.to_log_var = nn.Linear(features, c.latent_dim)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x): the mean and log-variance of a diagonal Gaussian, each ``(batch, d)``."""
@@ -150,6 +163,11 @@ class VAE(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """p(x|z): Bernoulli logits for every pixel, ``(batch, 784)``."""
         return self.to_logits(self.decoder(z))
+
+    def score_logits(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Logits of p(x|z) for scoring the image x: ``decode(z)``, since the pixels are
+        independent given z (an autoregressive decoder also reads x's earlier pixels)."""
+        return self.decode(z)
 
     def forward(
         self, x: torch.Tensor, y: torch.Tensor | None = None
@@ -269,6 +287,11 @@ class ConditionalVAE(VAE):
 
 
 def build_model(config: VAEConfig) -> VAE:
-    """The model a configuration describes: a :class:`ConditionalVAE` if ``n_classes``, else a
+    """The model a configuration describes: a :class:`ConditionalVAE` if ``n_classes``, an
+    :class:`~vae_tutorial.autoregressive.AutoregressiveVAE` if ``autoregressive``, else a
     :class:`VAE`."""
+    if config.autoregressive:
+        from vae_tutorial.autoregressive import AutoregressiveVAE
+
+        return AutoregressiveVAE(config)
     return ConditionalVAE(config) if config.n_classes else VAE(config)
