@@ -67,7 +67,10 @@ colab-path: $(STAMP)
 	$(BIN)/python -m pytest tests/test_colab_path.py -m colab
 
 nbval: $(STAMP)
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider chapters
+	@mkdir -p _build
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider \
+	  --junitxml=_build/nbval-junit.xml chapters
+	@$(BIN)/python tools/chapter_times.py _build/nbval-junit.xml
 
 # The site check builds from the committed outputs (nbval has just re-run the notebooks).
 site: $(STAMP)

@@ -328,3 +328,31 @@ def test_conv_side_check(capsys) -> None:
     _rejects(ex.check_conv_side, lambda n, k, s, p: (n + 2 * p - k) / s + 1, "Return an int")
     _rejects(ex.check_conv_side, lambda n, k, s, p: (n + 2 * p - k) // s, "the \\+ 1")
     _rejects(ex.check_conv_side, lambda n, k, s, p: n // s, "torch gives")
+
+
+def test_checks_catch_edge_case_failures() -> None:
+    """Answers right on an ordinary batch but wrong at the edges: extreme log-variances, logits
+    of +-100, a batch of one."""
+    import torch.nn.functional as F
+
+    def kl_clamped(m, v):  # clamps the log-variance "for stability": wrong at log_var = +-20
+        v = v.clamp(-10, 10)
+        return -0.5 * torch.sum(1 + v - m**2 - v.exp(), dim=-1)
+
+    _rejects(ex.check_gaussian_kl, kl_clamped, "log_var = -20")
+    _rejects(ex.check_bernoulli_log_likelihood,
+             lambda lg, x: (x * torch.log(torch.sigmoid(lg))
+                            + (1 - x) * torch.log(1 - torch.sigmoid(lg))).sum(-1),
+             "Not finite for logits")  # fmt: skip
+
+    def z_clamped(m, v, e):
+        return m + torch.exp(0.5 * v.clamp(-10, 10)) * e
+
+    _rejects(ex.check_reparameterize, z_clamped, "log_var = -20")
+
+    def loss_clamped(lg, x, m, v):  # right on ordinary inputs, wrong at log_var = +-20
+        v = v.clamp(-10, 10)
+        rec = F.binary_cross_entropy_with_logits(lg, x, reduction="none").sum(-1)
+        return (rec - 0.5 * (1 + v - m.pow(2) - v.exp()).sum(-1)).mean()
+
+    _rejects(ex.check_negative_elbo, loss_clamped, "batch of one with log_var = -20")

@@ -130,6 +130,24 @@ def _shape(got: torch.Tensor, want: torch.Tensor, what: str) -> None:
         raise ExerciseError(f"{what}: expected shape {tuple(want.shape)}, got {tuple(got.shape)}.")
 
 
+# Edge cases every per-example check runs once the main case passes: a batch of one, and
+# log-variances far from 0 (a collapsed dimension's, and an exploding one's).
+_EDGE_LOG_VARS = ((0.0, "mean = 0, log_var = 0"), (1.0, "mean = 0, log_var = 1"),
+                  (-20.0, "log_var = -20"), (20.0, "log_var = 20"))  # fmt: skip
+
+
+def _edge_inputs() -> list[tuple[torch.Tensor, torch.Tensor, str]]:
+    """(mean, log_var, description): one example of 3 dimensions each, float64."""
+    cases = [
+        (torch.zeros(1, 3, dtype=torch.float64), torch.full((1, 3), v, dtype=torch.float64), what)
+        for v, what in _EDGE_LOG_VARS
+    ]
+    g = torch.Generator().manual_seed(5)
+    mean, log_var = (torch.randn(1, 3, generator=g, dtype=torch.float64) for _ in range(2))
+    cases.append((mean, log_var, "a batch of one"))
+    return cases
+
+
 def check_log_mean_exp(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
     """Exercise: ``fn(log_w)`` returns log(mean(exp(log_w))) of a 1-D tensor, stably."""
     from vae_tutorial.losses import log_mean_exp
@@ -207,6 +225,25 @@ def check_gaussian_kl(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) 
         )
     if not _close(got, want):
         raise ExerciseError("Not yet: KL = -1/2 * sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2).")
+    for mean, log_var, what in _edge_inputs():
+        got = _as_tensor(fn(mean, log_var), "gaussian_kl(mean, log_var)")
+        want = gaussian_kl(mean, log_var)
+        if got.shape != (1,):
+            raise ExerciseError(
+                f"For {what} (one example) return shape (1,), one KL; got {tuple(got.shape)}."
+            )
+        if not torch.isfinite(got).all():
+            raise ExerciseError(
+                f"Your KL is not finite for {what}; it should be {want.item():.6g}."
+            )
+        if (got < -1e-9).any():
+            raise ExerciseError(
+                f"Your KL is negative for {what}: {got.item():.4g}. A KL is never negative."
+            )
+        if not _close(got, want, rtol=1e-5):
+            raise ExerciseError(
+                f"For {what} the KL is {want.item():.6g}; you gave {got.item():.6g}."
+            )
     print("Correct: the closed-form KL, one value per example.")
 
 
@@ -241,6 +278,22 @@ def check_bernoulli_log_likelihood(
         raise ExerciseError(
             "Not yet: sum_j x_j log(lambda_j) + (1 - x_j) log(1 - lambda_j), "
             "with lambda = sigmoid(logits)."
+        )
+    extreme = torch.tensor([[-100.0, -30.0, 0.0, 30.0, 100.0] * 2])  # one example, 10 pixels
+    x = torch.tensor([[0.0] * 5 + [1.0] * 5])
+    got = _as_tensor(fn(extreme, x), "bernoulli_log_likelihood(logits, x)")
+    want = bernoulli_log_likelihood(extreme, x)
+    if got.shape != (1,):
+        raise ExerciseError(f"For a batch of one image return shape (1,), got {tuple(got.shape)}.")
+    if not torch.isfinite(got).all():
+        raise ExerciseError(
+            "Not finite for logits of +-100: sigmoid(100) rounds to 1, and log(1 - 1) = -inf. "
+            "Work with the logits (binary_cross_entropy_with_logits, or F.logsigmoid)."
+        )
+    if not _close(got, want, rtol=1e-4, atol=1e-3):
+        raise ExerciseError(
+            f"For logits of +-30 and +-100 the log-likelihood is {want.item():.6g}; you gave "
+            f"{got.item():.6g}. Work with the logits, not with sigmoid(logits)."
         )
     print("Correct: log p(x|z) in nats, from logits.")
 
@@ -278,6 +331,15 @@ def check_reparameterize(
         raise ExerciseError(
             "The values are right but the gradients are not: don't detach or copy via .data."
         )
+    for mean, log_var, what in _edge_inputs():
+        eps = torch.tensor([[1.5, -0.5, 0.25]], dtype=torch.float64)
+        got = _as_tensor(fn(mean, log_var, eps), "reparameterize(mean, log_var, eps)")
+        want = mean + torch.exp(0.5 * log_var) * eps
+        if got.shape != want.shape or not _close(got, want, rtol=1e-6, atol=1e-12):
+            raise ExerciseError(
+                f"For {what}, z should be {want.flatten().tolist()}, you gave "
+                f"{got.detach().flatten().tolist()}."
+            )
     print("Correct: z is a differentiable function of mean and log_var; the noise is outside.")
 
 
@@ -687,6 +749,15 @@ def check_negative_elbo(fn: Callable[..., torch.Tensor]) -> None:
             "Not yet: mean over the batch of [sum over pixels of BCE(logits, x) + "
             "KL(q(z|x) || N(0, I))], KL = -1/2 sum_j (1 + log_var_j - mean_j^2 - exp(log_var_j))."
         )
+    for mean, log_var, what in _edge_inputs():
+        one_logits, one_x = logits[:1], x[:1]
+        got = _as_tensor(fn(one_logits, one_x, mean, log_var), "negative_elbo(...)")
+        want = negative_elbo(one_logits, one_x, mean, log_var).loss
+        if got.numel() != 1 or not _close(got.double().reshape(()), want, rtol=1e-6):
+            raise ExerciseError(
+                f"For a batch of one with {what} the loss is {want.item():.6g}; you gave "
+                f"{got.detach().flatten().tolist()}."
+            )
     print("Correct: the negative ELBO, summed per example and averaged over the batch.")
 
 
