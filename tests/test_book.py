@@ -37,10 +37,8 @@ def test_there_are_chapters_and_they_are_numbered() -> None:
     assert numbers[0] == 1 and numbers == sorted(set(numbers)), (
         "chapters are numbered 01, 02, ... in reading order, each number once"
     )
-    # A chapter keeps its planned number while the ones before it are unwritten (13, the
-    # mistakes lab, before the variants 10-12); its part of the book is unnumbered until then.
     gaps = sorted(set(range(1, numbers[-1] + 1)) - set(numbers))
-    assert gaps in ([], [10, 11, 12]), f"unplanned gaps in the chapter numbers: {gaps}"
+    assert gaps == [], f"gaps in the chapter numbers: {gaps}"
 
 
 def test_every_chapter_and_page_is_in_the_toc_in_order() -> None:
@@ -69,6 +67,20 @@ def test_setup_cell_installs_from_the_configured_repository(notebook: Path) -> N
     )
     assert '"google.colab" in sys.modules' in source and "seed_everything" in source
     assert "vae_tutorial.device()" in source
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_colab_links_open_this_chapter_of_the_configured_repository(notebook: Path) -> None:
+    owner_repo = CONFIG["repository"]["url"].removeprefix("https://github.com/")
+    branch = CONFIG["repository"].get("branch", "main")
+    want = f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/chapters/"
+    prose = "".join(_source(c) for c in _cells(notebook) if c["cell_type"] == "markdown")
+    links = re.findall(r"https://colab\.research\.google\.com/github/\S+?\.ipynb", prose)
+    assert links, f"{notebook.name}: no 'open in Colab' link"
+    for link in links:
+        assert link == want + notebook.name, (
+            f"{notebook.name}: {link} is not {want + notebook.name}; run tools/set_repository.py"
+        )
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
