@@ -29,6 +29,32 @@ def _model(seed: int = 0) -> VAE:
     return VAE(SMALL)
 
 
+class _Interrupt(Exception):
+    """Raised by an epoch hook to stop a run after its first epoch, as a crash would."""
+
+
+def _stop_after_first_epoch(epoch: int, model: VAE, history: object) -> None:
+    if epoch == 1:
+        raise _Interrupt
+
+
+def _interrupt_then_resume(make_model, data, config: TrainConfig, path: Path) -> tuple:
+    """Train ``make_model()`` into ``path`` until an exception stops it after epoch 1, then
+    resume ``make_model(seed=99)`` from the checkpoint to the end: ``(history, resumed model)``."""
+    with pytest.raises(_Interrupt):
+        train(make_model(), data, config, checkpoint=path, progress=False, log=None,
+              on_epoch_end=_stop_after_first_epoch)  # fmt: skip
+    resumed = make_model(seed=99)
+    history = train(resumed, data, config, checkpoint=path, resume=True, progress=False,
+                    log=None)  # fmt: skip
+    return history, resumed
+
+
+def _assert_same_weights(a: VAE, b: VAE) -> None:
+    for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        assert torch.equal(x, y)
+
+
 def test_the_loss_goes_down(small_mnist) -> None:
     history = train(
         _model(), small_mnist, TrainConfig(epochs=5, batch_size=64), progress=False, log=None
@@ -290,24 +316,11 @@ def test_the_same_train_trains_a_conditional_vae_and_it_resumes_exactly(
     expected = train(straight, small_mnist, config, progress=False, log=None)
     assert expected.train_loss[-1] < expected.train_loss[0]
 
-    class Interrupt(Exception):
-        pass
-
-    def stop(epoch: int, model: VAE, history: object) -> None:
-        if epoch == 1:
-            raise Interrupt
-
     path = tmp_path / "cvae.pt"
-    with pytest.raises(Interrupt):
-        train(_conditional(), small_mnist, config, checkpoint=path, progress=False, log=None,
-              on_epoch_end=stop)  # fmt: skip
+    history, resumed = _interrupt_then_resume(_conditional, small_mnist, config, path)
     assert load_checkpoint(path)["model_config"]["n_classes"] == 10
-    resumed = _conditional(seed=99)
-    history = train(resumed, small_mnist, config, checkpoint=path, resume=True, progress=False,
-                    log=None)  # fmt: skip
     assert history.test_loss == expected.test_loss
-    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
-        assert torch.equal(a, b)
+    _assert_same_weights(straight, resumed)
     loaded = load_model(path)
     assert type(loaded).__name__ == "ConditionalVAE" and loaded.config == CONDITIONAL
     # an unconditional model cannot resume a conditional run
@@ -443,24 +456,12 @@ def test_a_denoising_vae_trains_on_corrupted_inputs_and_clean_targets_and_resume
     assert set(target.unique().tolist()) <= {0.0, 1.0}  # ... the likelihood the clean binary one
     assert x.shape == target.shape == (64, 784)
 
-    class Interrupt(Exception):
-        pass
-
-    def stop(epoch: int, model: VAE, history: object) -> None:
-        raise Interrupt
-
     path = tmp_path / "dvae.pt"
-    with pytest.raises(Interrupt):
-        train(_model(), small_mnist, config, checkpoint=path, progress=False, log=None,
-              on_epoch_end=stop)  # fmt: skip
+    history, resumed = _interrupt_then_resume(_model, small_mnist, config, path)
     stored = TrainConfig.from_dict(load_checkpoint(path)["train_config"])
     assert stored.corruption == corruption
-    resumed = _model(seed=99)
-    history = train(resumed, small_mnist, config, checkpoint=path, resume=True, progress=False,
-                    log=None)  # fmt: skip
     assert history.test_loss == expected.test_loss
-    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
-        assert torch.equal(a, b)
+    _assert_same_weights(straight, resumed)
     with pytest.raises(CheckpointError, match="corruption"):  # a plain run cannot resume it
         train(_model(), small_mnist, replace(config, corruption=()), checkpoint=path,
               resume=True, progress=False, log=None)  # fmt: skip
@@ -480,23 +481,10 @@ def test_a_convolutional_vae_trains_in_the_same_loop_and_resumes_exactly(
     expected = train(straight, small_mnist, config, progress=False, log=None)
     assert expected.train_loss[-1] < expected.train_loss[0]
 
-    class Interrupt(Exception):
-        pass
-
-    def stop(epoch: int, model: VAE, history: object) -> None:
-        if epoch == 1:
-            raise Interrupt
-
     path = tmp_path / "conv.pt"
-    with pytest.raises(Interrupt):
-        train(fresh(), small_mnist, config, checkpoint=path, progress=False, log=None,
-              on_epoch_end=stop)  # fmt: skip
-    resumed = fresh(seed=99)
-    history = train(resumed, small_mnist, config, checkpoint=path, resume=True, progress=False,
-                    log=None)  # fmt: skip
+    history, resumed = _interrupt_then_resume(fresh, small_mnist, config, path)
     assert history.test_loss == expected.test_loss
-    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
-        assert torch.equal(a, b)
+    _assert_same_weights(straight, resumed)
     assert load_model(path).config == conv
     with pytest.raises(CheckpointError, match="conv 4-8 channels.*784-64-4 relu MLP"):
         train(_model(), small_mnist, config, checkpoint=path, resume=True, progress=False,
