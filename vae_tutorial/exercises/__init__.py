@@ -1,0 +1,69 @@
+"""Checks for the chapters' exercises.
+
+Each check calls the student's function on fresh inputs, compares it with a reference, and
+either prints a short confirmation or raises :class:`ExerciseError` with a hint that says what is
+wrong (a shape, a scale, a sign) rather than a bare ``AssertionError``.
+
+A chapter (and its student copy) passes the student's function to its check::
+
+    from vae_tutorial import exercises
+    exercises.check_gaussian_kl(kl_to_standard_normal)
+
+The checks live in one module per part of the book, all built on ``_checking`` (the error, the
+fresh inputs and edge cases, the comparisons): ``part1_foundations`` (chapters 1-4),
+``part2_the_vae`` (5-7), ``part3_latent_space`` (8-9) and ``part4_variants`` (10-13).
+"""
+
+from __future__ import annotations
+
+from ._checking import ExerciseError
+from .part1_foundations import (
+    check_bernoulli_log_likelihood,
+    check_class_means,
+    check_expected_ink,
+    check_gaussian_kl,
+    check_linear_gaussian_log_marginal,
+    check_log_mean_exp,
+    check_reparameterize,
+    check_score_function,
+)
+from .part2_the_vae import check_count_parameters, check_iwae_from_log_weights, check_train_step
+from .part3_latent_space import (
+    check_psnr,
+    check_quantile_cell_shares,
+    check_salt_and_pepper,
+    check_slerp,
+    check_unsure_shares,
+)
+from .part4_variants import (
+    check_class_posterior,
+    check_conv_side,
+    check_free_bits_kl,
+    check_kl_weight,
+    check_negative_elbo,
+)
+
+__all__ = [
+    "ExerciseError",
+    "check_class_means",
+    "check_expected_ink",
+    "check_log_mean_exp",
+    "check_linear_gaussian_log_marginal",
+    "check_gaussian_kl",
+    "check_bernoulli_log_likelihood",
+    "check_reparameterize",
+    "check_score_function",
+    "check_count_parameters",
+    "check_train_step",
+    "check_iwae_from_log_weights",
+    "check_slerp",
+    "check_quantile_cell_shares",
+    "check_unsure_shares",
+    "check_psnr",
+    "check_salt_and_pepper",
+    "check_negative_elbo",
+    "check_kl_weight",
+    "check_free_bits_kl",
+    "check_class_posterior",
+    "check_conv_side",
+]

@@ -1,0 +1,251 @@
+"""Checks for Part IV, Variants and pitfalls (chapters 10-13): beta-VAE, the conditional VAE,
+the convolutional VAE and the common mistakes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+
+import torch
+
+from ._checking import ExerciseError, _as_tensor, _close, _main_then_edge_cases, _shape
+
+__all__ = [
+    "check_kl_weight",
+    "check_free_bits_kl",
+    "check_class_posterior",
+    "check_conv_side",
+    "check_negative_elbo",
+]
+
+
+def check_kl_weight(fn: Callable[[int, int, float, int], float]) -> None:
+    """Exercise: ``fn(step, steps_per_epoch, beta, warmup_epochs)`` is the KL weight
+    w(t) = β min(1, t / T), T = warmup_epochs * steps_per_epoch (w = β without warm-up)."""
+    from vae_tutorial.objective import Objective
+
+    cases = [(0, 100, 1.0, 0), (0, 100, 4.0, 10), (1, 100, 4.0, 10), (500, 100, 4.0, 10),
+             (999, 100, 4.0, 10), (1000, 100, 4.0, 10), (5000, 100, 4.0, 10), (3, 1, 0.5, 2),
+             (7, 469, 0.25, 1)]  # fmt: skip
+    for step, per_epoch, beta, warmup in cases:
+        want = Objective(beta=beta, kl_warmup_epochs=warmup).kl_weight(step, per_epoch)
+        try:
+            got = float(fn(step, per_epoch, beta, warmup))
+        except ZeroDivisionError:
+            raise ExerciseError(
+                f"ZeroDivisionError at step {step} with warm-up {warmup}: without warm-up T = 0, "
+                "so return beta before dividing by T (there is no division by zero steps)."
+            ) from None
+        if math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12):
+            continue
+        where = f"step {step}, {per_epoch} steps per epoch, beta {beta:g}, warm-up {warmup}"
+        if warmup == 0 and not math.isclose(got, beta, rel_tol=1e-9):
+            raise ExerciseError(
+                f"Without warm-up the weight is beta at every step: {where} gives {got:g}, "
+                f"expected {beta:g} (and no division by zero steps)."
+            )
+        if warmup and step > warmup * per_epoch and got > beta * (1 + 1e-9):
+            raise ExerciseError(
+                f"After the warm-up the weight stays at beta: {where} gives {got:g} > {beta:g}. "
+                "Cap the ramp with min(1, t / T)."
+            )
+        if warmup and math.isclose(got, step / (warmup * per_epoch), rel_tol=1e-9) and beta != 1:
+            raise ExerciseError(
+                f"The ramp goes from 0 to beta, not to 1: {where} gives {got:g}, expected {want:g}."
+            )
+        if warmup and step < warmup and math.isclose(got, beta * min(1, step / warmup)):
+            raise ExerciseError(
+                f"T counts optimizer steps, warmup_epochs * steps_per_epoch, not epochs: "
+                f"{where} gives {got:g}, expected {want:g}."
+            )
+        if not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12):
+            raise ExerciseError(
+                f"{where}: expected w = beta * min(1, t / T) = {want:g}, got {got:g}."
+            )
+    print("Correct: the weight rises linearly from 0 to beta over the warm-up, then stays.")
+
+
+def check_free_bits_kl(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> None:
+    """Exercise: ``fn(mean, log_var, lam)`` is sum_j max(lam, KL_j), KL_j the batch-mean KL of
+    latent dimension j; below lam a dimension gets no gradient."""
+    from vae_tutorial.losses import gaussian_kl
+    from vae_tutorial.objective import free_bits_kl
+
+    g = torch.Generator().manual_seed(10)
+    for n, lam, what in ((64, 0.5, "a batch of 64"), (1, 0.5, "a batch of one"),
+                         (64, 0.0, "lambda = 0")):  # fmt: skip
+        mean = torch.randn(n, 6, generator=g, dtype=torch.float64) * torch.tensor(
+            [0.05, 0.1, 1.0, 2.0, 0.01, 3.0], dtype=torch.float64
+        )
+        log_var = torch.randn(n, 6, generator=g, dtype=torch.float64) * 0.3 - torch.tensor(
+            [0.0, 0.0, 1.0, 4.0, 0.0, 8.0], dtype=torch.float64
+        )
+        mean.requires_grad_(True)
+        got = _as_tensor(fn(mean, log_var, lam), "free_bits_kl(mean, log_var, lam)")
+        want = free_bits_kl(mean, log_var, lam)
+        if got.dim() != 0:
+            raise ExerciseError(
+                f"{what}: return one number (the sum over dimensions), got shape "
+                f"{tuple(got.shape)}."
+            )
+        per_example = torch.clamp(gaussian_kl(mean.unsqueeze(-1), log_var.unsqueeze(-1)),
+                                  min=lam).sum(-1).mean()  # fmt: skip
+        if n > 1 and lam > 0 and _close(got.detach(), per_example.detach()):
+            raise ExerciseError(
+                f"{what}: you clamped each example's KL; free bits clamp each dimension's KL "
+                "averaged over the batch first (KL_j = mean over b), then take max(lam, KL_j)."
+            )
+        if lam > 0 and _close(got.detach(), gaussian_kl(mean, log_var).mean().detach()):
+            raise ExerciseError(f"{what}: that is the plain KL; no dimension was clamped at lam.")
+        if not _close(got.detach(), want.detach(), rtol=1e-6):
+            raise ExerciseError(
+                f"{what}: expected sum_j max(lam, KL_j) = {want.item():.6g}, got {got.item():.6g}."
+            )
+        if not got.requires_grad:
+            raise ExerciseError(f"{what}: the result has no gradient; keep it in torch.")
+        (grad,) = torch.autograd.grad(got, mean)
+        below = gaussian_kl(mean.unsqueeze(-1), log_var.unsqueeze(-1)).mean(0) < lam
+        if lam > 0 and below.any() and grad[:, below].abs().max() > 0:
+            raise ExerciseError(
+                f"{what}: a dimension below lam still gets a gradient; max(lam, KL_j) must be "
+                "constant there (torch.clamp(kl_j, min=lam) does it)."
+            )
+    print("Correct: each dimension's batch-mean KL, floored at lambda; no gradient below it.")
+
+
+def check_class_posterior(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+    """Exercise: ``fn(log_px_given_y, log_py)`` is log p(y|x) by Bayes' rule, ``(N, K)``:
+    log p(x|y) + log p(y) - logsumexp_y'(log p(x|y') + log p(y'))."""
+    g = torch.Generator().manual_seed(11)
+    for n, what in ((5, "five images"), (1, "one image")):
+        log_px_given_y = -90 - 20 * torch.rand(n, 10, generator=g, dtype=torch.float64)
+        log_py = torch.log_softmax(torch.randn(10, generator=g, dtype=torch.float64), 0)
+        want = torch.log_softmax(log_px_given_y + log_py, dim=1)
+        got = _as_tensor(fn(log_px_given_y, log_py), "class_posterior(log_px_given_y, log_py)")
+        _shape(got, want, f"log p(y|x) of {what}")
+        if not torch.isfinite(got).all():
+            raise ExerciseError(
+                f"{what}: not finite. log p(x|y) is near -100, so exp() underflows to 0: "
+                "normalize in log space with torch.logsumexp."
+            )
+        if _close(got.double(), torch.log_softmax(log_px_given_y, dim=1)):
+            raise ExerciseError(f"{what}: the prior log p(y) is missing from the numerator.")
+        if _close(got.double(), torch.log_softmax(log_px_given_y + log_py, dim=0)):
+            raise ExerciseError(f"{what}: normalize over the classes (dim=1), not the images.")
+        if not _close(got.double(), want, rtol=1e-6, atol=1e-8):
+            raise ExerciseError(
+                f"{what}: expected log p(x|y) + log p(y) - log sum_y' p(x|y') p(y'); each row's "
+                "exp should sum to 1."
+            )
+    print("Correct: log p(y|x) by Bayes' rule, normalized in log space.")
+
+
+def check_conv_side(fn: Callable[[int, int, int, int], int]) -> None:
+    """Exercise: ``fn(n, kernel, stride, padding)`` is a convolution's output side,
+    floor((n + 2 padding - kernel) / stride) + 1, as torch computes it."""
+    from torch import nn
+
+    for n, k, s, p in ((28, 4, 2, 1), (7, 4, 2, 1), (28, 3, 2, 1), (7, 3, 2, 1), (1, 3, 2, 1),
+                       (5, 3, 1, 0), (28, 5, 1, 2), (3, 3, 1, 0), (13, 4, 3, 0)):  # fmt: skip
+        want = nn.Conv2d(1, 1, k, s, p)(torch.zeros(1, 1, n, n)).shape[-1]
+        got = fn(n, k, s, p)
+        if not isinstance(got, int):
+            raise ExerciseError(f"Return an int, got {type(got).__name__} ({got!r}).")
+        if got != want:
+            hint = (
+                " Round down: // rather than /, and do not forget the + 1."
+                if got
+                in ((n + 2 * p - k) / s + 1, (n + 2 * p - k) // s, -(-(n + 2 * p - k) // s) + 1)
+                else ""
+            )
+            raise ExerciseError(
+                f"n={n}, kernel={k}, stride={s}, padding={p}: torch gives {want}, you gave "
+                f"{got}.{hint}"
+            )
+    print("Correct: floor((n + 2p - k) / s) + 1, the side torch's Conv2d gives.")
+
+
+def check_negative_elbo(fn: Callable[..., torch.Tensor]) -> None:
+    """Exercise: ``fn(logits, x, mean, log_var)`` is the VAE loss: the negative ELBO per example
+    (summed over pixels and latent dimensions), averaged over the batch, as one number."""
+    g = torch.Generator().manual_seed(13)
+    b = 5
+    logits = 3 * torch.randn(b, 784, generator=g, dtype=torch.float64)
+    x = torch.bernoulli(torch.full((b, 784), 0.2, dtype=torch.float64), generator=g)
+    mean = torch.randn(b, 4, generator=g, dtype=torch.float64)
+    log_var = torch.randn(b, 4, generator=g, dtype=torch.float64)
+    _main_then_edge_cases(
+        partial(_negative_elbo_main_case, fn, logits, x, mean, log_var),
+        partial(_negative_elbo_edge_case, fn, logits[:1], x[:1]),
+        "Correct: the negative ELBO, summed per example and averaged over the batch.",
+    )
+
+
+def _negative_elbo_main_case(
+    fn: Callable[..., torch.Tensor],
+    logits: torch.Tensor,
+    x: torch.Tensor,
+    mean: torch.Tensor,
+    log_var: torch.Tensor,
+) -> None:
+    from vae_tutorial.losses import gaussian_kl, negative_elbo
+
+    got = _as_tensor(fn(logits, x, mean, log_var), "negative_elbo(logits, x, mean, log_var)")
+    if got.numel() != 1:
+        raise ExerciseError(
+            f"Return one number, the batch average; you returned shape {tuple(got.shape)}."
+        )
+    got = got.double().reshape(())
+    want = negative_elbo(logits, x, mean, log_var).loss
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    rec = bce.sum(1)
+    kl = gaussian_kl(mean, log_var)
+    hints = [
+        (
+            bce.mean() + kl.mean(),
+            "The reconstruction is averaged over pixels: that weighs the "
+            "KL 784 times too much (a beta = 784 VAE). Sum over the pixels.",
+        ),
+        (
+            bce.mean() + kl.mean() / 784,
+            "Both terms are divided by the 784 pixels: the loss has "
+            "the right shape but is 784 times too small. Sum over pixels, average over the batch.",
+        ),
+        (rec.mean() + (kl / 4).mean(), "The KL is averaged over the latent dimensions: sum it."),
+        (rec.mean() - kl.mean(), "The KL is subtracted: the loss is rec + KL."),
+        (rec.sum() + kl.sum(), "That is the sum over the batch: average over the examples."),
+        (rec.mean(), "The KL term is missing."),
+    ]
+    for wrong, hint in hints:
+        if _close(got, wrong):
+            raise ExerciseError(hint)
+    probs = torch.nn.functional.binary_cross_entropy_with_logits(
+        torch.sigmoid(logits), x, reduction="none"
+    ).sum(1)
+    if _close(got, probs.mean() + kl.mean()):
+        raise ExerciseError("The logits went through a sigmoid twice: pass the logits as they are.")
+    if not _close(got, want):
+        raise ExerciseError(
+            "Not yet: mean over the batch of [sum over pixels of BCE(logits, x) + "
+            "KL(q(z|x) || N(0, I))], KL = -1/2 sum_j (1 + log_var_j - mean_j^2 - exp(log_var_j))."
+        )
+
+
+def _negative_elbo_edge_case(
+    fn: Callable[..., torch.Tensor],
+    one_logits: torch.Tensor,
+    one_x: torch.Tensor,
+    mean: torch.Tensor,
+    log_var: torch.Tensor,
+    what: str,
+) -> None:
+    from vae_tutorial.losses import negative_elbo
+
+    got = _as_tensor(fn(one_logits, one_x, mean, log_var), "negative_elbo(...)")
+    want = negative_elbo(one_logits, one_x, mean, log_var).loss
+    if got.numel() != 1 or not _close(got.double().reshape(()), want, rtol=1e-6):
+        raise ExerciseError(
+            f"For a batch of one with {what} the loss is {want.item():.6g}; you gave "
+            f"{got.detach().flatten().tolist()}."
+        )
