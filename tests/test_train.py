@@ -13,8 +13,20 @@ from vae_tutorial.model import VAE, VAEConfig
 from vae_tutorial.objective import Objective
 from vae_tutorial.train import (
     CheckpointError,
+    EpochLosses,
+    History,
     TrainConfig,
     TrainingDiverged,
+    _append_epoch,
+    _batches,
+    _check_resumable,
+    _checkpoint_state,
+    _epoch_line,
+    _log_epoch,
+    _progress_bar,
+    _resume,
+    _scheduler,
+    _stopped,
     load_checkpoint,
     load_model,
     save_checkpoint,
@@ -489,3 +501,105 @@ def test_a_convolutional_vae_trains_in_the_same_loop_and_resumes_exactly(
     with pytest.raises(CheckpointError, match="conv 4-8 channels.*784-64-4 relu MLP"):
         train(_model(), small_mnist, config, checkpoint=path, resume=True, progress=False,
               log=None)  # fmt: skip
+
+
+# The named steps of train(), each on its own.
+
+
+def _one_epoch_history() -> History:
+    history = History()
+    _append_epoch(history, EpochLosses(101.0, 90.0, 11.0, 102.5), (99.0, 88.0, 11.0), 2.25)
+    return history
+
+
+def test_an_epoch_is_appended_to_the_history_in_its_fields() -> None:
+    history = _one_epoch_history()
+    assert history.to_dict() == {
+        "train_loss": [101.0], "train_reconstruction": [90.0], "train_kl": [11.0],
+        "train_objective": [102.5], "test_loss": [99.0], "test_reconstruction": [88.0],
+        "test_kl": [11.0], "seconds": [2.25],
+    }  # fmt: skip
+    _append_epoch(history, EpochLosses(1.0, 2.0, 3.0, 4.0), (5.0, 6.0, 7.0), 8.0)
+    assert history.epochs == 2 and history.test_kl == [11.0, 7.0]
+
+
+def test_the_epoch_line_and_the_first_epoch_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    import vae_tutorial.train as training
+
+    history = _one_epoch_history()
+    line = "epoch   1/10: train 101.00  test  99.00 = rec  88.00 + KL 11.00  (2.2 s)"
+    assert _epoch_line(history, 10) == line
+    monkeypatch.setattr(training, "_first_epoch_findings", lambda model, batches: ["a ReLU"])
+    logged: list[str] = []
+    _log_epoch(logged.append, history, 10, _model(), None)  # type: ignore[arg-type]
+    assert logged == [line, "warning: a ReLU"]
+    _append_epoch(history, EpochLosses(1.0, 2.0, 3.0, 4.0), (5.0, 6.0, 7.0), 8.0)
+    logged.clear()
+    _log_epoch(logged.append, history, 10, _model(), None)  # type: ignore[arg-type]
+    assert logged == ["epoch   2/10: train   1.00  test   5.00 = rec   6.00 + KL  7.00  (8.0 s)"]
+
+
+def test_a_stopped_run_says_what_was_saved() -> None:
+    error = TrainingDiverged("batch 3: the loss became nan")
+    assert str(_stopped(error, 0, None)) == f"Training stopped at epoch 1, {error}"
+    assert str(_stopped(error, 0, "run.pt")).endswith(
+        " No checkpoint was written: the first epoch never finished."
+    )
+    assert str(_stopped(error, 4, "run.pt")).startswith("Training stopped at epoch 5, batch 3")
+    assert str(_stopped(error, 4, "run.pt")).endswith(
+        " The last good checkpoint (epoch 4) is run.pt."
+    )
+
+
+def test_a_stored_run_is_checked_against_this_one() -> None:
+    from dataclasses import asdict
+
+    config = TrainConfig(epochs=2, batch_size=64)
+    state = {"model_config": SMALL.to_dict(), "train_config": asdict(config), "data_source": "d"}
+    _check_resumable("run.pt", state, SMALL, replace(config, epochs=5), "d")  # more epochs: fine
+    other = VAEConfig(latent_dim=8, hidden_dims=(64,))
+    with pytest.raises(CheckpointError, match=r"holds a 784-64-4 .*this model is a 784-64-8"):
+        _check_resumable("run.pt", state, other, config, "d")
+    with pytest.raises(CheckpointError, match="run.pt was trained with .*Resume with the same"):
+        _check_resumable("run.pt", state, SMALL, replace(config, learning_rate=0.1), "d")
+    with pytest.raises(CheckpointError, match="trained on 'd' data, this run has 'e'"):
+        _check_resumable("run.pt", state, SMALL, config, "e")
+    cosine = replace(config, lr_schedule="cosine")
+    state["train_config"] = asdict(cosine)
+    with pytest.raises(CheckpointError, match="cosine schedule planned for 2 epochs.*to 3"):
+        _check_resumable("run.pt", state, SMALL, replace(cosine, epochs=3), "d")
+    with pytest.raises(ValueError, match="resume=True needs a checkpoint path"):
+        _resume(None, _model(), config, "d", None, None, None)  # type: ignore[arg-type]
+
+
+def test_the_checkpoint_state_and_the_schedule(small_mnist) -> None:
+    model = _model()
+    config = TrainConfig(epochs=3, batch_size=64)
+    train_batches, test_batches = _batches(small_mnist, config, torch.device("cpu"))
+    assert len(train_batches) == 8 and train_batches.shuffle and train_batches.binarize == "dynamic"
+    assert test_batches.batch_size == 1000 and not test_batches.shuffle
+    assert test_batches.binarize == "static"
+    _, unbinarized = _batches(small_mnist, replace(config, binarize="none"), torch.device("cpu"))
+    assert unbinarized.binarize == "none"
+    optimizer = torch.optim.Adam(model.parameters())
+    assert _scheduler(optimizer, config, len(train_batches)) is None
+    cosine = _scheduler(optimizer, replace(config, lr_schedule="cosine"), len(train_batches))
+    assert isinstance(cosine, torch.optim.lr_scheduler.CosineAnnealingLR) and cosine.T_max == 24
+    state = _checkpoint_state(model, config, small_mnist.source, optimizer, None, History(),
+                              train_batches, None)  # fmt: skip
+    assert list(state) == ["model_config", "train_config", "data_source", "model", "optimizer",
+                           "scheduler", "history", "rng", "extra"]  # fmt: skip
+    assert state["scheduler"] is None and state["extra"] == {}
+    assert TrainConfig.from_dict(state["train_config"]) == config
+    assert state["data_source"] == small_mnist.source
+
+
+def test_the_progress_bar_counts_images_of_the_whole_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bar = _progress_bar(epochs=3, done=1, n_train=100, progress=True)
+    assert (bar.total, bar.n, bar.desc) == (300, 100, "epoch 2/3")
+    bar.close()
+    finished = _progress_bar(epochs=3, done=3, n_train=100, progress=False)
+    assert finished.disable and finished.n == 300
+    finished.close()

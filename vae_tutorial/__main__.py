@@ -9,7 +9,6 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,20 +17,14 @@ import torch
 
 from vae_tutorial import device as pick_device
 from vae_tutorial import distributed, seed_everything
-from vae_tutorial.corruptions import Corruption
-from vae_tutorial.data import TEST_BINARIZATION_SEED, DataError, load_mnist
-from vae_tutorial.model import (
-    ACTIVATIONS,
-    ARCHITECTURES,
-    VAE,
-    ConditionalVAE,
-    VAEConfig,
-    build_model,
-)
+from vae_tutorial.cli_flags import MNIST_CLASSES, build_parser
+from vae_tutorial.data import TEST_BINARIZATION_SEED, DataError, ImageData, load_mnist
+from vae_tutorial.model import VAE, ConditionalVAE, VAEConfig, build_model
 from vae_tutorial.objective import Objective
 from vae_tutorial.records import read_record, training_totals, write_record
 from vae_tutorial.train import (
     CheckpointError,
+    History,
     TrainConfig,
     TrainingDiverged,
     load_checkpoint,
@@ -39,235 +32,7 @@ from vae_tutorial.train import (
     train,
 )
 
-
-def _number(
-    cast: type[int] | type[float], expected: str, rule: str, ok: Callable[[float], bool]
-) -> Callable[[str], float]:
-    """An argparse ``type``: parse with ``cast``, then insist on ``ok(value)``."""
-
-    def parse(text: str) -> float:
-        try:
-            value = cast(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if not ok(value):
-            raise argparse.ArgumentTypeError(f"must be {rule}, got {value}")
-        return value
-
-    return parse
-
-
-_positive_int = _number(int, "a positive integer", "a positive integer", lambda v: v >= 1)
-_positive_float = _number(float, "a positive number", "positive", lambda v: v > 0)
-_nonnegative_int = _number(int, "an integer >= 0", ">= 0", lambda v: v >= 0)
-_nonnegative_float = _number(
-    float, "a number >= 0", "a finite number >= 0", lambda v: 0 <= v < float("inf")
-)
-
-
-def _corruption(text: str) -> Corruption:
-    """An argparse ``type`` for ``--corruption``: ``gaussian:0.5``, ``square:14``, ``half``."""
-    try:
-        return Corruption.parse(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
-MNIST_CLASSES = 10
-
-
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Show "(default: ...)" for options that have a meaningful default, and only once."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default is None or action.default is False or "default" in (action.help or ""):
-            return action.help or ""
-        return super()._get_help_string(action)
-
-
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--data-root",
-        type=Path,
-        default=None,
-        help="folder holding MNIST/raw/*.gz (default: $VAE_TUTORIAL_DATA, else data/)",
-    )
-    p.add_argument(
-        "--device",
-        choices=["auto", "cpu", "cuda", "mps"],
-        default="auto",
-        help="where to run",
-    )
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m vae_tutorial",
-        description="Train, evaluate and sample the VAEs of the book "
-        "'Variational Autoencoders, from the ELBO up'.",
-    )
-    sub = parser.add_subparsers(
-        dest="command", required=True, metavar="{train,evaluate,sample,export}"
-    )
-    fmt = _HelpFormatter
-
-    t = sub.add_parser(
-        "train",
-        help="train a VAE on MNIST and save a checkpoint",
-        description="Train a VAE on MNIST and save a checkpoint. Under `torchrun "
-        "--nproc_per_node=N -m vae_tutorial train ...` the N processes train the same run with "
-        "DistributedDataParallel (gloo on CPUs, nccl on CUDA GPUs), sharing each global batch.",
-        formatter_class=fmt,
-    )
-    t.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        help="checkpoint file to write; a .json record goes beside it",
-    )
-    t.add_argument("--latent-dim", type=_positive_int, default=20, help="dimension of z")
-    t.add_argument(
-        "--architecture",
-        choices=list(ARCHITECTURES),
-        default="mlp",
-        help="mlp: fully connected layers; conv: stride-2 convolutions and transposed "
-        "convolutions (28 -> 14 -> 7 and back)",
-    )
-    t.add_argument(
-        "--hidden-dims",
-        type=_positive_int,
-        nargs="+",
-        default=None,
-        help="encoder hidden sizes, the decoder mirrors them (default: 400); with "
-        "--architecture conv, the channels of the stride-2 stages (default: 32 64)",
-    )
-    t.add_argument(
-        "--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden nonlinearity"
-    )
-    t.add_argument(
-        "--conditional",
-        action="store_true",
-        help=f"a conditional VAE (Sohn et al. 2015): q(z|x,y), p(x|z,y) with the one-hot digit "
-        f"label y ({MNIST_CLASSES} classes) concatenated to the encoder's and decoder's inputs",
-    )
-    t.add_argument(
-        "--epochs", type=_positive_int, default=10, help="total epochs (with --resume: the total)"
-    )
-    t.add_argument(
-        "--batch-size",
-        type=_positive_int,
-        default=128,
-        help="examples per step: the global batch, shared by the processes under torchrun",
-    )
-    t.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate")
-    t.add_argument(
-        "--lr-schedule",
-        choices=["constant", "cosine"],
-        default="constant",
-        help="learning-rate schedule",
-    )
-    t.add_argument(
-        "--binarize",
-        choices=["dynamic", "static", "none"],
-        default="dynamic",
-        help="pixel binarization",
-    )
-    t.add_argument(
-        "--beta",
-        type=_nonnegative_float,
-        default=1.0,
-        help="KL weight β: minimize rec + β·KL (1: the negative ELBO; Higgins et al. 2017: β > 1)",
-    )
-    t.add_argument(
-        "--kl-warmup-epochs",
-        type=_nonnegative_int,
-        default=0,
-        metavar="E",
-        help="KL warm-up (Bowman et al. 2016): weight w = β·min(1, t/T) at step t, T the steps "
-        "of E epochs (0: w = β throughout)",
-    )
-    t.add_argument(
-        "--free-bits",
-        type=_nonnegative_float,
-        default=0.0,
-        metavar="NATS",
-        help="free bits λ: KL term sum_j max(λ, KL_j), KL_j the batch-mean KL of latent "
-        "dimension j (Kingma et al. 2016; 0: the plain KL)",
-    )
-    t.add_argument(
-        "--corruption",
-        type=_corruption,
-        nargs="+",
-        default=[],
-        metavar="KIND[:LEVEL]",
-        help="train a denoising VAE (Im et al. 2017): the encoder reads each training digit "
-        "corrupted by one of these, drawn afresh per batch, and the likelihood scores the clean "
-        "digit. KIND: gaussian:SIGMA, salt_pepper:P, square:SIDE or half",
-    )
-    t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    t.add_argument(
-        "--init-from",
-        type=Path,
-        default=None,
-        metavar="CHECKPOINT",
-        help="start from this checkpoint's weights (same model settings) with a fresh optimizer "
-        "and schedule, e.g. for a second learning-rate cycle; its record's commands are kept",
-    )
-    _add_common(t)
-
-    e = sub.add_parser(
-        "evaluate", help="importance-weighted log-likelihood on the test set", formatter_class=fmt
-    )
-    e.add_argument("checkpoint", type=Path, help="checkpoint to evaluate")
-    e.add_argument(
-        "--k",
-        type=_positive_int,
-        nargs="+",
-        default=[1, 10, 100, 1000, 5000],
-        help="samples per bound",
-    )
-    e.add_argument(
-        "--n-test",
-        type=_positive_int,
-        default=None,
-        help="evaluate the first N test digits (default: all)",
-    )
-    e.add_argument("--batch-size", type=_positive_int, default=100, help="test digits per batch")
-    e.add_argument(
-        "--binarization-seed",
-        type=int,
-        default=TEST_BINARIZATION_SEED,
-        help="seed of the one fixed Bernoulli draw of the test digits; any value other than the "
-        "default, or a --seed other than 0, is recorded as a repeat, beside the main evaluation",
-    )
-    e.add_argument(
-        "--no-record", action="store_true", help="don't write the results into the .json beside it"
-    )
-    _add_common(e)
-
-    s = sub.add_parser(
-        "sample", help="decode samples from the prior into a PNG grid", formatter_class=fmt
-    )
-    s.add_argument("checkpoint", type=Path, help="checkpoint to sample from")
-    s.add_argument("--n", type=_positive_int, default=64, help="number of samples")
-    s.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG file to write")
-    s.add_argument("--seed", type=int, default=0, help="random seed")
-    s.add_argument(
-        "--draws",
-        action="store_true",
-        help="save binary draws x ~ p(x|z) instead of the decoder means E[x|z] (probabilities)",
-    )
-
-    x = sub.add_parser(
-        "export",
-        help="copy a checkpoint without its optimizer state (for sharing)",
-        formatter_class=fmt,
-    )
-    x.add_argument("checkpoint", type=Path, help="training checkpoint")
-    x.add_argument("out", type=Path, help="model-only checkpoint to write")
-    return parser
+__all__ = ["MNIST_CLASSES", "build_parser", "main"]
 
 
 def _check_writable(parser: argparse.ArgumentParser, flag: str, path: Path) -> None:
@@ -352,6 +117,38 @@ def cmd_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
 
 
 def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The ``train`` command, step by step: check the flags, join the processes, build the model,
+    train it, and write the record beside the checkpoint."""
+    _check_out(parser, args)
+    model_config = _model_config(parser, args)
+    train_config = _train_config(parser, args)
+    data = _load_data(parser, args.data_root)
+    world, device = _join(parser, args.device, args.batch_size, data)
+    seed_everything(args.seed)  # the same seed in every process: they draw the same batches
+    model = build_model(model_config).to(device)
+    record = _record_so_far(parser, args, model)
+    objective = train_config.objective
+    print(
+        f"Training a {model_config.describe()} "
+        f"({sum(p.numel() for p in model.parameters()):,} parameters)"
+        + ("" if objective.is_elbo else f", minimizing {objective.describe()}")
+    )
+    history, minutes = _fit(args, model, data, train_config, record.get("minutes", 0.0))
+    record.update(
+        _training_record(
+            record.get("commands", []), model_config, train_config, data, device, history, minutes
+        )
+    )
+    if world.size > 1:  # which commands ran on several processes, and how
+        record.setdefault("distributed", []).append(_distributed_run(world, train_config))
+    if not world.is_main:
+        return
+    written = write_record(args.out, record)
+    print(f"Saved {args.out} and {written} ({minutes:.1f} min)")
+
+
+def _check_out(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Insist that ``--out`` is writable and holds a checkpoint exactly when ``--resume`` is on."""
     _check_writable(parser, "--out", args.out)
     if args.resume and not args.out.is_file():
         parser.error(
@@ -362,10 +159,14 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(
             f"--out {args.out} exists. Add --resume to continue it, or choose another --out."
         )
+
+
+def _model_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> VAEConfig:
+    """The model the flags describe; fills in the architecture's default ``--hidden-dims``."""
     if args.hidden_dims is None:
         args.hidden_dims = [32, 64] if args.architecture == "conv" else [400]
     try:
-        model_config = VAEConfig(
+        return VAEConfig(
             latent_dim=args.latent_dim,
             hidden_dims=tuple(args.hidden_dims),
             activation=args.activation,
@@ -374,8 +175,12 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         )
     except ValueError as err:
         parser.error(f"--hidden-dims {' '.join(map(str, args.hidden_dims))}: {err}")
+
+
+def _train_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TrainConfig:
+    """The training the flags describe: optimizer, schedule, binarization, objective, corruption."""
     try:
-        train_config = TrainConfig(
+        return TrainConfig(
             epochs=args.epochs,
             batch_size=args.batch_size,
             learning_rate=args.lr,
@@ -389,26 +194,43 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         )
     except ValueError as err:
         parser.error(str(err))
-    data = _load_data(parser, args.data_root)
-    try:  # join torchrun's process group, if it started this process
-        world, device = distributed.start(_device(args.device))
-        world.check_batch_size(args.batch_size, len(data.train_images))
-    except ValueError as err:  # a device DDP cannot use, or a batch the processes cannot share
+
+
+def _join(
+    parser: argparse.ArgumentParser, device: str, batch_size: int, data: ImageData
+) -> tuple[distributed.World, torch.device]:
+    """Join torchrun's process group, if it started this process: the world and this process's
+    device. A device DDP cannot use, or a batch the processes cannot share, is a usage error."""
+    try:
+        world, chosen = distributed.start(_device(device))
+        world.check_batch_size(batch_size, len(data.train_images))
+    except ValueError as err:
         parser.error(str(err))
-    seed_everything(args.seed)  # the same seed in every process: they draw the same batches
-    model = build_model(model_config).to(device)
-    if args.resume:  # the run's own record; its --init-from, if any, was applied at its start
-        record = read_record(args.out)
-    elif args.init_from is not None:
-        record = _initialize(parser, model, args.init_from)
-    else:
-        record = {}
-    objective = train_config.objective
-    print(
-        f"Training a {model_config.describe()} "
-        f"({sum(p.numel() for p in model.parameters()):,} parameters)"
-        + ("" if objective.is_elbo else f", minimizing {objective.describe()}")
-    )
+    return world, chosen
+
+
+def _record_so_far(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, model: VAE
+) -> dict[str, Any]:
+    """The record this run continues: its own with ``--resume`` (its ``--init-from``, if any, was
+    applied at its start); with ``--init-from``, the start :func:`_initialize` makes (loading
+    those weights into ``model``); else an empty one."""
+    if args.resume:
+        return read_record(args.out)
+    if args.init_from is not None:
+        return _initialize(parser, model, args.init_from)
+    return {}
+
+
+def _fit(
+    args: argparse.Namespace,
+    model: VAE,
+    data: ImageData,
+    train_config: TrainConfig,
+    earlier_minutes: float,
+) -> tuple[History, float]:
+    """Train into ``--out``: the history, and the minutes of the run so far (``earlier_minutes``
+    plus this call's). On Ctrl-C, exit with the command that continues the run."""
     start = time.perf_counter()
     try:
         history = train(
@@ -425,44 +247,50 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             f"\nInterrupted. The checkpoint of the last finished epoch is safe in {args.out}; "
             f"continue with: {again}"
         ) from None
-    finally:
-        minutes = record.get("minutes", 0.0) + (time.perf_counter() - start) / 60
-    commands = [*record.get("commands", []), _command()]
-    record.update(
-        {
-            "commands": commands,
-            "model": model_config.to_dict(),
-            "training": asdict(train_config),
-            "data": data.describe(),
-            "device": device.type,
-            "threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "epochs": history.epochs,
-            "minutes": round(minutes, 2),
-            "final": {
-                name: round(values[-1], 3) for name, values in history.to_dict().items() if values
-            },
-            "history": {
-                name: [round(v, 3) for v in values] for name, values in history.to_dict().items()
-            },
-        }
-    )
-    if world.size > 1:  # which commands ran on several processes, and how
-        record.setdefault("distributed", []).append(
-            {
-                "command": _command(),
-                "world_size": world.size,
-                "backend": world.backend,
-                "batch_size": train_config.batch_size,
-                "batch_size_is_global": True,
-                "batch_size_per_process": train_config.batch_size // world.size,
-                "threads_per_process": torch.get_num_threads(),
-            }
-        )
-    if not world.is_main:
-        return
-    written = write_record(args.out, record)
-    print(f"Saved {args.out} and {written} ({minutes:.1f} min)")
+    return history, earlier_minutes + (time.perf_counter() - start) / 60
+
+
+def _training_record(
+    commands: list[str],
+    model_config: VAEConfig,
+    train_config: TrainConfig,
+    data: ImageData,
+    device: torch.device,
+    history: History,
+    minutes: float,
+) -> dict[str, Any]:
+    """What a training run writes into its record: the commands so far (``commands`` and this
+    one), the settings, the data, where and with what it ran, and the rounded history."""
+    return {
+        "commands": [*commands, _command()],
+        "model": model_config.to_dict(),
+        "training": asdict(train_config),
+        "data": data.describe(),
+        "device": device.type,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "epochs": history.epochs,
+        "minutes": round(minutes, 2),
+        "final": {
+            name: round(values[-1], 3) for name, values in history.to_dict().items() if values
+        },
+        "history": {
+            name: [round(v, 3) for v in values] for name, values in history.to_dict().items()
+        },
+    }
+
+
+def _distributed_run(world: distributed.World, train_config: TrainConfig) -> dict[str, Any]:
+    """The record's entry for a command that trained on several processes: how they shared it."""
+    return {
+        "command": _command(),
+        "world_size": world.size,
+        "backend": world.backend,
+        "batch_size": train_config.batch_size,
+        "batch_size_is_global": True,
+        "batch_size_per_process": train_config.batch_size // world.size,
+        "threads_per_process": torch.get_num_threads(),
+    }
 
 
 def cmd_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -79,7 +79,7 @@ def recorded_commands(record: dict[str, Any]) -> list[str]:
     An evaluation of the training run's own file ran before the export (which copied its result
     into the exported record); an evaluation of the exported file ran after it. Repeats come last.
     """
-    from vae_tutorial.__main__ import build_parser  # the CLI reads its own commands
+    from vae_tutorial.cli_flags import build_parser  # here: the parser imports torch, the rest not
 
     def parsed(command: str) -> Any:
         return build_parser().parse_args(shlex.split(command)[3:])

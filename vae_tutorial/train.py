@@ -399,6 +399,188 @@ def _first_epoch_findings(model: VAE, batches: Batches) -> list[str]:
         return diagnose(model, as_batch(next(iter(batches))))
 
 
+def _batches(data: ImageData, config: TrainConfig, device: torch.device) -> tuple[Batches, Batches]:
+    """The training batches (shuffled, binarized as ``config`` says, corrupted if it says so) and
+    the test batches (in order, one fixed binarization, 1,000 digits each)."""
+    binarize_test: Binarize = "none" if config.binarize == "none" else "static"
+    train_batches = Batches(
+        data.train_images,
+        data.train_labels,
+        batch_size=config.batch_size,
+        binarize=config.binarize,
+        device=device,
+        seed=config.seed,
+        with_labels=data.train_labels is not None,
+        corruption=config.corruption,
+    )
+    test_batches = Batches(
+        data.test_images, data.test_labels, batch_size=1000, shuffle=False, binarize=binarize_test,
+        device=device, seed=TEST_BINARIZATION_SEED, with_labels=data.test_labels is not None,
+    )  # fmt: skip
+    return train_batches, test_batches
+
+
+def _scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule: ``None`` for a constant rate, or a cosine decay to 0 over all
+    the run's steps."""
+    if config.lr_schedule != "cosine":
+        return None
+    return torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=config.epochs * steps_per_epoch
+    )
+
+
+def _check_resumable(
+    checkpoint: str | os.PathLike[str],
+    state: dict[str, Any],
+    model_config: VAEConfig,
+    config: TrainConfig,
+    data_source: str,
+) -> None:
+    """Insist that the stored ``state`` is the run this one continues: the same model, the same
+    training settings (only more epochs, and only with a constant schedule), the same data.
+
+    Raises:
+        CheckpointError: naming what differs.
+    """
+    stored = VAEConfig(**state["model_config"])
+    if stored != model_config:
+        raise CheckpointError(
+            f"{checkpoint} holds a {stored.describe()} ({stored}); this model is a "
+            f"{model_config.describe()} ({model_config}). Resume with the same model settings."
+        )
+    stored_config = TrainConfig.from_dict(state["train_config"])
+    if replace(stored_config, epochs=config.epochs) != config:
+        raise CheckpointError(
+            f"{checkpoint} was trained with {stored_config}, not {config}. "
+            "Resume with the same training settings, or start a new run with another --out."
+        )
+    if config.epochs != stored_config.epochs and config.lr_schedule != "constant":
+        raise CheckpointError(
+            f"{checkpoint} uses a {config.lr_schedule} schedule planned for "
+            f"{stored_config.epochs} epochs; it cannot be extended to {config.epochs}. "
+            "Start a new run instead."
+        )
+    if state.get("data_source") != data_source:
+        raise CheckpointError(
+            f"{checkpoint} was trained on {state.get('data_source')!r} data, "
+            f"this run has {data_source!r}."
+        )
+
+
+def _resume(
+    checkpoint: str | os.PathLike[str] | None,
+    model: VAE,
+    config: TrainConfig,
+    data_source: str,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    train_batches: Batches,
+) -> History:
+    """Load the run stored in ``checkpoint`` after checking it (:func:`_check_resumable`): the
+    model's, optimizer's and schedule's states and the random-number states. Returns its history."""
+    if checkpoint is None:
+        raise ValueError("resume=True needs a checkpoint path")
+    state = load_checkpoint(checkpoint)
+    _check_resumable(checkpoint, state, model.config, config, data_source)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    _set_rng_state(state["rng"], train_batches)
+    return History.from_dict(state["history"])
+
+
+def _append_epoch(
+    history: History, train: EpochLosses, test: tuple[float, float, float], seconds: float
+) -> None:
+    """Add one epoch's numbers to ``history``: its training losses, the test negative ELBO with
+    its two parts, and its duration."""
+    names = (
+        "train_loss", "train_reconstruction", "train_kl", "train_objective",
+        "test_loss", "test_reconstruction", "test_kl", "seconds",
+    )  # fmt: skip
+    for name, value in zip(names, (*train, *test, seconds), strict=True):
+        getattr(history, name).append(value)
+
+
+def _checkpoint_state(
+    model: VAE,
+    config: TrainConfig,
+    data_source: str,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    history: History,
+    train_batches: Batches,
+    extra: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """What every epoch's checkpoint holds: both configurations, the data's name, the model's,
+    optimizer's and schedule's states, the history, the random-number states, and ``extra``."""
+    return {
+        "model_config": model.config.to_dict(),
+        "train_config": asdict(config),
+        "data_source": data_source,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "history": history.to_dict(),
+        "rng": _rng_state(train_batches),
+        "extra": extra or {},
+    }
+
+
+def _epoch_line(history: History, epochs: int) -> str:
+    """The line logged after the latest epoch of ``history``: the negative ELBO in nats per digit,
+    on the training set and on the test set split into its two terms, and the seconds it took."""
+    return (
+        f"epoch {history.epochs:>3}/{epochs}: train {history.train_loss[-1]:6.2f}  "
+        f"test {history.test_loss[-1]:6.2f} = rec {history.test_reconstruction[-1]:6.2f} "
+        f"+ KL {history.test_kl[-1]:5.2f}  ({history.seconds[-1]:.1f} s)"
+    )
+
+
+def _log_epoch(
+    log: Callable[[str], None], history: History, epochs: int, model: VAE, test_batches: Batches
+) -> None:
+    """Log the latest epoch's line (:func:`_epoch_line`), and after the first epoch a warning for
+    each of :func:`_first_epoch_findings`: the common mistakes of chapter 13, checked once."""
+    log(_epoch_line(history, epochs))
+    if history.epochs == 1:
+        for finding in _first_epoch_findings(model, test_batches):
+            log(f"warning: {finding}")
+
+
+def _stopped(
+    error: TrainingDiverged, epoch: int, checkpoint: str | os.PathLike[str] | None
+) -> TrainingDiverged:
+    """``error`` of the 0-based ``epoch``, told with where the run stopped and what is saved: the
+    last good checkpoint, or that none was written."""
+    where = f"Training stopped at epoch {epoch + 1}, {error}"
+    if checkpoint is None:
+        last = ""
+    elif epoch > 0:  # the epochs before this one were saved
+        last = f" The last good checkpoint (epoch {epoch}) is {checkpoint}."
+    else:
+        last = " No checkpoint was written: the first epoch never finished."
+    return TrainingDiverged(where + last)
+
+
+def _progress_bar(epochs: int, done: int, n_train: int, progress: bool) -> tqdm:
+    """One bar for the whole run, counting training images, started after ``done`` epochs
+    (``tqdm.auto``: a widget in notebooks)."""
+    return tqdm(
+        total=epochs * n_train,
+        initial=done * n_train,
+        desc=f"epoch {min(done + 1, epochs)}/{epochs}",
+        unit="img",
+        unit_scale=True,
+        disable=not progress,
+        mininterval=1,
+    )
+
+
 def train(
     model: VAE,
     data: ImageData,
@@ -422,8 +604,8 @@ def train(
     scores the clean ones (a denoising VAE); the test ELBO is always that of clean digits.
 
     After every epoch it evaluates the negative ELBO on the (fixed-binarization) test set, logs
-    one line, and saves ``checkpoint`` if given. With
-    ``resume=True`` it continues from ``checkpoint``. ``extra`` is stored in the checkpoint as is.
+    one line, and saves ``checkpoint`` if given. With ``resume=True`` it continues from
+    ``checkpoint``. ``extra`` is stored in the checkpoint as is.
     ``on_epoch_end(epoch, model, history)`` runs after each epoch (``epoch`` counts from 1), for
     example to draw samples; it must not consume the global random stream if the run is to resume
     exactly (use ``torch.random.fork_rng`` or a ``torch.Generator``).
@@ -440,165 +622,48 @@ def train(
         ValueError: several processes cannot share ``config.batch_size`` evenly.
     """
     check_image_data(data)
-    device = next(model.parameters()).device
     world = distributed.current()
     world.check_batch_size(config.batch_size, len(data.train_images))
     if not world.is_main:  # process 0 alone logs, shows the bar and writes the checkpoint
         log, progress = None, False
     if not resume:
         torch.manual_seed(config.seed)
-    binarize_test: Binarize = "none" if config.binarize == "none" else "static"
-    train_batches = Batches(
-        data.train_images,
-        data.train_labels,
-        batch_size=config.batch_size,
-        binarize=config.binarize,
-        device=device,
-        seed=config.seed,
-        with_labels=data.train_labels is not None,
-        corruption=config.corruption,
-    )
-    test_batches = Batches(
-        data.test_images, data.test_labels, batch_size=1000, shuffle=False, binarize=binarize_test,
-        device=device, seed=TEST_BINARIZATION_SEED, with_labels=data.test_labels is not None,
-    )  # fmt: skip
+    train_batches, test_batches = _batches(data, config, next(model.parameters()).device)
     optimizer = _adam(model, config.learning_rate)
-    total_steps = config.epochs * len(train_batches)
-    scheduler = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
-        if config.lr_schedule == "cosine"
-        else None
-    )
+    scheduler = _scheduler(optimizer, config, len(train_batches))
     history = History()
-
     if resume:
-        if checkpoint is None:
-            raise ValueError("resume=True needs a checkpoint path")
-        state = load_checkpoint(checkpoint)
-        stored = VAEConfig(**state["model_config"])
-        if stored != model.config:
-            raise CheckpointError(
-                f"{checkpoint} holds a {stored.describe()} ({stored}); this model is a "
-                f"{model.config.describe()} ({model.config}). Resume with the same model settings."
-            )
-        stored_config = TrainConfig.from_dict(state["train_config"])
-        if replace(stored_config, epochs=config.epochs) != config:
-            raise CheckpointError(
-                f"{checkpoint} was trained with {stored_config}, not {config}. "
-                "Resume with the same training settings, or start a new run with another --out."
-            )
-        if config.epochs != stored_config.epochs and config.lr_schedule != "constant":
-            raise CheckpointError(
-                f"{checkpoint} uses a {config.lr_schedule} schedule planned for "
-                f"{stored_config.epochs} epochs; it cannot be extended to {config.epochs}. "
-                "Start a new run instead."
-            )
-        if state.get("data_source") != data.source:
-            raise CheckpointError(
-                f"{checkpoint} was trained on {state.get('data_source')!r} data, "
-                f"this run has {data.source!r}."
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        history = History.from_dict(state["history"])
-        _set_rng_state(state["rng"], train_batches)
+        history = _resume(
+            checkpoint, model, config, data.source, optimizer, scheduler, train_batches
+        )
         if log and history.epochs:
             log(f"Resuming {checkpoint} after epoch {history.epochs} of {config.epochs}.")
 
     loss_fn = world.data_parallel(model)  # model.loss, in DDP when there are several processes
     model.train()
-    n_train = len(train_batches.images)
-    bar = tqdm(  # one bar for the whole run, in training images; tqdm.auto: a widget in notebooks
-        total=config.epochs * n_train,
-        initial=history.epochs * n_train,
-        desc=f"epoch {min(history.epochs + 1, config.epochs)}/{config.epochs}",
-        unit="img",
-        unit_scale=True,
-        disable=not progress,
-        mininterval=1,
-    )
+    bar = _progress_bar(config.epochs, history.epochs, len(train_batches.images), progress)
     try:
         for epoch in range(history.epochs, config.epochs):
             start = time.perf_counter()
             bar.set_description(f"epoch {epoch + 1}/{config.epochs}", refresh=False)
             try:
-                train_loss, train_rec, train_kl, train_objective = train_epoch(
-                    model,
-                    train_batches,
-                    optimizer,
-                    scheduler,
-                    on_step=bar.update,
-                    objective=config.objective,
-                    first_step=epoch * len(train_batches),
-                    world=world,
-                    loss_fn=loss_fn,
-                )
+                losses = train_epoch(
+                    model, train_batches, optimizer, scheduler, on_step=bar.update,
+                    objective=config.objective, first_step=epoch * len(train_batches),
+                    world=world, loss_fn=loss_fn,
+                )  # fmt: skip
             except TrainingDiverged as error:
-                where = f"Training stopped at epoch {epoch + 1}, {error}"
-                if checkpoint is None:
-                    last = ""
-                elif epoch > 0:  # the epochs before this one were saved
-                    last = f" The last good checkpoint (epoch {epoch}) is {checkpoint}."
-                else:
-                    last = " No checkpoint was written: the first epoch never finished."
-                raise TrainingDiverged(where + last) from None
-            test_loss, test_rec, test_kl = evaluate_elbo(
-                model, test_batches, seed=config.seed, world=world
-            )
-            seconds = time.perf_counter() - start
-            for name, value in zip(
-                (
-                    "train_loss",
-                    "train_reconstruction",
-                    "train_kl",
-                    "train_objective",
-                    "test_loss",
-                    "test_reconstruction",
-                    "test_kl",
-                    "seconds",
-                ),
-                (
-                    train_loss,
-                    train_rec,
-                    train_kl,
-                    train_objective,
-                    test_loss,
-                    test_rec,
-                    test_kl,
-                    seconds,
-                ),
-                strict=True,
-            ):
-                getattr(history, name).append(value)
+                raise _stopped(error, epoch, checkpoint) from None
+            test = evaluate_elbo(model, test_batches, seed=config.seed, world=world)
+            _append_epoch(history, losses, test, time.perf_counter() - start)
             if checkpoint is not None and world.is_main:  # all processes hold the same state
-                save_checkpoint(
-                    checkpoint,
-                    {
-                        "model_config": model.config.to_dict(),
-                        "train_config": asdict(config),
-                        "data_source": data.source,
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                        "history": history.to_dict(),
-                        "rng": _rng_state(train_batches),
-                        "extra": extra or {},
-                    },
-                )
-            bar.set_postfix_str(f"test {test_loss:.2f}", refresh=False)  # -ELBO, nats
+                save_checkpoint(checkpoint, _checkpoint_state(
+                    model, config, data.source, optimizer, scheduler, history, train_batches, extra
+                ))  # fmt: skip
+            bar.set_postfix_str(f"test {history.test_loss[-1]:.2f}", refresh=False)  # -ELBO, nats
             if log:
-                line = (  # -ELBO in nats per digit; the test one split into its two terms
-                    f"epoch {epoch + 1:>3}/{config.epochs}: train {train_loss:6.2f}  "
-                    f"test {test_loss:6.2f} = rec {test_rec:6.2f} + KL {test_kl:5.2f}  "
-                    f"({seconds:.1f} s)"
-                )
                 with bar.external_write_mode():  # keeps a terminal bar from tearing the line
-                    log(line)
-                    if epoch == 0:  # the common mistakes of chapter 13, checked once
-                        for finding in _first_epoch_findings(model, test_batches):
-                            log(f"warning: {finding}")
+                    _log_epoch(log, history, config.epochs, model, test_batches)
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, model, history)
     finally:
