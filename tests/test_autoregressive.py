@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from vae_tutorial.autoregressive import AutoregressiveVAE
 from vae_tutorial.evaluate import iwae_bound
 from vae_tutorial.losses import gaussian_kl, gaussian_log_density
-from vae_tutorial.model import VAEConfig, build_model
+from vae_tutorial.model import VAEConfig
+from vae_tutorial.variants import build_model
 
 STRONG = VAEConfig(latent_dim=3, hidden_dims=(16,), autoregressive=True)
 

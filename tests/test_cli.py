@@ -89,6 +89,10 @@ def test_train_resume_evaluate_sample_export(tmp_path: Path) -> None:
         evaluation["iwae"]["5"]["nll"]
         <= evaluation["iwae"]["1"]["nll"] + 3 * evaluation["iwae"]["1"]["standard_error"]
     )
+    # every digit's bound is kept, in order, for paired comparisons; its mean is the NLL
+    per_digit = evaluation["per_digit"]
+    assert set(per_digit) == {"1", "5"} and all(len(v) == 50 for v in per_digit.values())
+    assert -sum(per_digit["5"]) / 50 == pytest.approx(evaluation["iwae"]["5"]["nll"], abs=1e-3)
 
     # another binarization of the test digits is recorded beside the main evaluation, once
     for _ in range(2):
@@ -237,6 +241,15 @@ def test_a_convolutional_vae_from_the_command_line(tmp_path: Path) -> None:
     assert resumed.returncode == 0 and "epoch   2/2" in resumed.stdout, resumed.stderr
     evaluated = _run("evaluate", str(out), "--k", "2", "--n-test", "10", env_data=tmp_path)
     assert evaluated.returncode == 0 and "test NLL" in evaluated.stdout, evaluated.stderr
+    residual = tmp_path / "residual.pt"
+    blocks = _run("train", "--epochs", "1", "--out", str(residual), "--residual-blocks", "2",
+                  *flags, env_data=tmp_path)  # fmt: skip
+    assert blocks.returncode == 0, blocks.stderr
+    assert "conv 4-8 channels, 2 residual blocks per stage, d=2" in blocks.stdout
+    assert json.loads(residual.with_suffix(".json").read_text())["model"]["residual_blocks"] == 2
+    mlp = _run("train", "--out", str(tmp_path / "mlp.pt"), "--residual-blocks", "1",
+               env_data=tmp_path)  # fmt: skip
+    assert mlp.returncode == 2 and "--residual-blocks 1: residual_blocks must be 0" in mlp.stderr
     three = [*flags[:2], "--hidden-dims", "4", "8", "16", *flags[5:]]
     bad = _run("train", "--out", str(tmp_path / "bad.pt"), *three, env_data=tmp_path)
     assert bad.returncode == 2 and "--hidden-dims 4 8 16: 3 stride-2 stages" in bad.stderr

@@ -7,10 +7,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vae_tutorial.conv import conv_side, conv_transpose_side
+from vae_tutorial.conv import (
+    ResidualBlock,
+    SubPixelConvTranspose2d,
+    conv_side,
+    conv_transpose_side,
+)
 from vae_tutorial.data import Batch
 from vae_tutorial.losses import gaussian_kl
-from vae_tutorial.model import VAE, ConditionalVAE, VAEConfig, build_model
+from vae_tutorial.model import VAE, ConditionalVAE, VAEConfig
+from vae_tutorial.variants import build_model
 
 CONV = VAEConfig(latent_dim=3, hidden_dims=(4, 8), architecture="conv")
 
@@ -23,6 +29,25 @@ def test_size_arithmetic_matches_torch() -> None:
         assert nn.Conv2d(1, 1, 3, 1, 0)(torch.zeros(1, 1, n + 2, n + 2)).shape[-1] == conv_side(
             n + 2, kernel=3, stride=1, padding=0
         )
+
+
+@pytest.mark.parametrize(("c_in", "c_out", "side"), [(32, 1, 14), (64, 32, 7), (3, 5, 4)])
+def test_sub_pixel_transposed_convolution_equals_torchs(c_in: int, c_out: int, side: int) -> None:
+    """The same parameters, output and gradients as nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)."""
+    torch.manual_seed(0)
+    fast = SubPixelConvTranspose2d(c_in, c_out)
+    plain = nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)
+    plain.load_state_dict(fast.state_dict())
+    maps = torch.randn(6, c_in, side, side)
+    want, got = plain(maps), fast(maps)
+    assert got.shape == want.shape == (6, c_out, 2 * side, 2 * side)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    grad = torch.randn_like(want)
+    want_grad = torch.autograd.grad(want, plain.weight, grad)[0]
+    got_grad = torch.autograd.grad(got, fast.weight, grad)[0]
+    torch.testing.assert_close(got_grad, want_grad, rtol=1e-4, atol=1e-4)
+    channels_last = maps.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(fast(channels_last), want, rtol=1e-5, atol=1e-5)
 
 
 def test_every_layer_has_the_shape_the_design_says() -> None:
@@ -41,7 +66,7 @@ def test_every_layer_has_the_shape_the_design_says() -> None:
         ("Conv2d", (5, 4, 14, 14)),
         ("Conv2d", (5, 8, 7, 7)),
         ("ConvTranspose2d", (5, 4, 14, 14)),
-        ("ConvTranspose2d", (5, 1, 28, 28)),
+        ("SubPixelConvTranspose2d", (5, 1, 28, 28)),
     ]
     assert model.encoder.out_features == 8 * 7 * 7
 
@@ -116,3 +141,27 @@ def test_one_stage_and_other_square_sizes_work() -> None:
                           input_dim=32 * 32))  # fmt: skip
     assert model.decode(model.encode(torch.rand(2, 1024))[0]).shape == (2, 1024)
     assert "conv 4-8-16 channels, d=2" in model.config.describe()
+
+
+def test_residual_blocks_keep_every_size_and_old_models_unchanged() -> None:
+    torch.manual_seed(0)
+    plain = VAE(CONV)
+    torch.manual_seed(0)
+    same = VAE(VAEConfig(latent_dim=3, hidden_dims=(4, 8), architecture="conv", residual_blocks=0))
+    assert plain.state_dict().keys() == same.state_dict().keys()  # old checkpoints still load
+    pairs = zip(plain.parameters(), same.parameters(), strict=True)
+    assert all(torch.equal(p, q) for p, q in pairs)
+    deep = VAE(VAEConfig(latent_dim=3, hidden_dims=(4, 8), architecture="conv", residual_blocks=2))
+    blocks = [m for m in deep.modules() if isinstance(m, ResidualBlock)]
+    assert len(blocks) == 8  # 2 per stage: encoder 14x14 and 7x7, decoder 7x7 and 14x14
+    x = torch.rand(5, 784)
+    mean, log_var = deep.encode(x)
+    assert mean.shape == log_var.shape == (5, 3) and deep.decode(mean).shape == (5, 784)
+    block = blocks[0]
+    h = torch.rand(2, 4, 14, 14)
+    by_hand = torch.relu(h + block.conv2(torch.relu(block.conv1(h))))
+    torch.testing.assert_close(block(h), by_hand)
+    with pytest.raises(ValueError, match="residual_blocks must be 0, or >= 1 with"):
+        VAEConfig(residual_blocks=1)
+    with pytest.raises(ValueError, match="residual_blocks must be an integer"):
+        VAEConfig(architecture="conv", hidden_dims=(4, 8), residual_blocks=True)

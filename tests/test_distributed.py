@@ -29,9 +29,10 @@ import torch
 
 from vae_tutorial import data, distributed
 from vae_tutorial.corruptions import Corruption
-from vae_tutorial.model import VAE, VAEConfig, build_model, reparameterize
+from vae_tutorial.model import VAE, VAEConfig, reparameterize
 from vae_tutorial.objective import Objective
 from vae_tutorial.train import TrainConfig, TrainingDiverged, load_model, train
+from vae_tutorial.variants import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 180  # a hung collective fails after 60 s (the workers' timeout) well before this

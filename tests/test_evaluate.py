@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from vae_tutorial.data import TEST_BINARIZATION_SEED, Batches
-from vae_tutorial.evaluate import active_units, iwae_bound, kl_per_dimension, log_likelihood
+from vae_tutorial.evaluate import (
+    active_units,
+    iwae_bound,
+    kl_per_dimension,
+    log_likelihood,
+    paired_difference,
+)
 from vae_tutorial.losses import bernoulli_log_likelihood, gaussian_kl, gaussian_log_density
 from vae_tutorial.model import VAE, VAEConfig
 from vae_tutorial.train import TrainConfig, train
@@ -163,7 +169,7 @@ def test_decoding_in_blocks_gives_the_same_weights_and_bounds(small_mnist, monke
 
 def test_a_conditional_vae_is_bounded_on_log_p_x_given_y(small_mnist) -> None:
     """With labels, L_1 is log p(x|z,y) + log p(z) - log q(z|x,y); without them, a clear error."""
-    from vae_tutorial.model import build_model
+    from vae_tutorial.variants import build_model
 
     torch.manual_seed(0)
     model = build_model(VAEConfig(latent_dim=2, hidden_dims=(32,), n_classes=10))
@@ -190,3 +196,20 @@ def test_a_conditional_vae_is_bounded_on_log_p_x_given_y(small_mnist) -> None:
         log_likelihood(model, images, 1, labels=labels[:3])
     count, _ = active_units(model, images, labels=labels)
     assert 0 <= count <= 2
+
+
+def test_paired_difference_by_hand_and_its_smaller_error() -> None:
+    generator = torch.Generator().manual_seed(0)
+    difficulty = 20 * torch.randn(400, generator=generator, dtype=torch.float64)
+    a = -90 + difficulty + 0.5 * torch.randn(400, generator=generator, dtype=torch.float64)
+    b = -91 + difficulty + 0.5 * torch.randn(400, generator=generator, dtype=torch.float64)
+    mean, se = paired_difference(a, b)
+    d = (a - b).tolist()
+    by_hand_mean = sum(d) / len(d)
+    by_hand_se = math.sqrt(sum((v - by_hand_mean) ** 2 for v in d) / (len(d) - 1) / len(d))
+    assert mean == pytest.approx(by_hand_mean) and se == pytest.approx(by_hand_se)
+    unpaired = math.sqrt(a.var().item() / len(a) + b.var().item() / len(b))
+    assert se < unpaired / 10  # the shared difficulty cancels in the pairs
+    assert paired_difference([1.0, 2.0], [0.0, 0.0]) == pytest.approx((1.5, 0.5))
+    with pytest.raises(ValueError, match="same digits"):
+        paired_difference(a, b[:-1])

@@ -105,7 +105,8 @@ def test_an_unconditional_config_prints_as_before_and_a_conditional_one_says_so(
 
 def test_conditional_vae_reads_one_hot_labels_in_encoder_and_decoder() -> None:
     from vae_tutorial.data import Batch
-    from vae_tutorial.model import ConditionalVAE, build_model
+    from vae_tutorial.model import ConditionalVAE
+    from vae_tutorial.variants import build_model
 
     config = VAEConfig(latent_dim=3, hidden_dims=(32,), n_classes=10)
     torch.manual_seed(0)

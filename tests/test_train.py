@@ -314,7 +314,7 @@ CONDITIONAL = VAEConfig(latent_dim=2, hidden_dims=(64,), n_classes=10)
 
 
 def _conditional(seed: int = 0) -> VAE:
-    from vae_tutorial.model import build_model
+    from vae_tutorial.variants import build_model
 
     torch.manual_seed(seed)
     return build_model(CONDITIONAL)

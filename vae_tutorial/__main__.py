@@ -19,7 +19,7 @@ from vae_tutorial import device as pick_device
 from vae_tutorial import distributed, seed_everything
 from vae_tutorial.cli_flags import MNIST_CLASSES, build_parser
 from vae_tutorial.data import TEST_BINARIZATION_SEED, DataError, ImageData, load_mnist
-from vae_tutorial.model import VAE, ConditionalVAE, VAEConfig, build_model
+from vae_tutorial.model import VAE, ConditionalVAE, VAEConfig
 from vae_tutorial.objective import Objective
 from vae_tutorial.records import read_record, training_totals, write_record
 from vae_tutorial.train import (
@@ -31,6 +31,7 @@ from vae_tutorial.train import (
     load_model,
     train,
 )
+from vae_tutorial.variants import build_model
 
 __all__ = ["MNIST_CLASSES", "build_parser", "main"]
 
@@ -172,9 +173,13 @@ def _model_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
             activation=args.activation,
             architecture=args.architecture,
             n_classes=MNIST_CLASSES if args.conditional else 0,
+            residual_blocks=args.residual_blocks,
         )
     except ValueError as err:
-        parser.error(f"--hidden-dims {' '.join(map(str, args.hidden_dims))}: {err}")
+        flags = f"--hidden-dims {' '.join(map(str, args.hidden_dims))}"
+        if args.residual_blocks:
+            flags += f" --residual-blocks {args.residual_blocks}"
+        parser.error(f"{flags}: {err}")
 
 
 def _train_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TrainConfig:
@@ -314,7 +319,7 @@ def cmd_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         f"Evaluating {model.config.describe()} on {len(images):,} test digits ({data.describe()})"
         + (": the bound is on log p(x | y), with the true labels" if labels is not None else "")
     )
-    results = {}
+    results, per_digit = {}, {}
     for k in args.k:
         start = time.perf_counter()
         values = log_likelihood(
@@ -334,6 +339,7 @@ def cmd_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
             "standard_error": round(se, 3),
             "seconds": round(seconds, 1),
         }
+        per_digit[str(k)] = [round(v, 4) for v in values.tolist()]  # for paired comparisons
         print(f"k = {k:>5}: test {shown} {nll:8.3f} ± {se:.3f} nats  ({seconds:.0f} s)")
     count, _ = active_units(model, images, labels=labels)
     kl = kl_per_dimension(model, images, labels=labels)
@@ -352,6 +358,7 @@ def cmd_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
             "iwae": results,
             "active_units": count,
             "kl_per_dimension": [round(v, 4) for v in kl.tolist()],
+            "per_digit": per_digit,  # L_k of each test digit, in order, nats
         }
         if args.seed == 0 and args.binarization_seed == TEST_BINARIZATION_SEED:
             record["evaluation"] = evaluation  # the book's standard evaluation

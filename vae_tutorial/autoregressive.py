@@ -11,9 +11,9 @@ whose biases a(z) depend on z. Without z it is still a model of digits, so the K
 saved by switching z off: the posterior collapse Bowman et al. (2016) met with an LSTM decoder,
 here with a one-layer autoregression.
 
-It plugs into the same training loop as every VAE: only ``loss`` (the likelihood reads the target's
-earlier pixels, teacher-forced) and the scoring of an image for the importance-weighted bound
-(:meth:`AutoregressiveVAE.score_logits`) differ. Sampling is pixel by pixel.
+It plugs into the same training loop and the same ``VAE.loss`` as every VAE: only the scoring of
+an image (:meth:`AutoregressiveVAE.score_logits`, which reads the scored image's earlier pixels,
+teacher-forced) differs. Sampling is pixel by pixel.
 """
 
 from __future__ import annotations
@@ -21,10 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vae_tutorial.data import Batch, as_batch
-from vae_tutorial.losses import NegativeELBO, negative_elbo
-from vae_tutorial.model import VAE, VAEConfig, reparameterize
-from vae_tutorial.objective import objective_loss
+from vae_tutorial.model import VAE, VAEConfig
 
 __all__ = ["MaskedLinear", "AutoregressiveVAE"]
 
@@ -50,29 +47,14 @@ class AutoregressiveVAE(VAE):
         super().__init__(config)
         self.autoregression = MaskedLinear(config.input_dim)
 
-    def score_logits(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def score_logits(
+        self, z: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Logits of p(x_i | z, x_<i) for every pixel i of the image x being scored.
 
         ``z`` may carry leading sample dimensions ``(..., batch, d)``; ``x`` is ``(batch, 784)``.
         """
         return self.decode(z) + self.autoregression(x)
-
-    def forward(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Encode x, sample z, and score x itself: ``(logits, mean, log_var)``."""
-        mean, log_var = self.encode(x)
-        return self.score_logits(reparameterize(mean, log_var), x), mean, log_var
-
-    def loss(
-        self, batch: torch.Tensor | Batch, kl_weight: float = 1.0, free_bits: float = 0.0
-    ) -> NegativeELBO:
-        """The negative ELBO with the likelihood teacher-forced on the target's pixels."""
-        batch = as_batch(batch)
-        mean, log_var = self.encode(batch.x)
-        logits = self.score_logits(reparameterize(mean, log_var), batch.target)
-        elbo = negative_elbo(logits, batch.target, mean, log_var)
-        return objective_loss(elbo, mean, log_var, kl_weight, free_bits)
 
     @torch.no_grad()
     def sample_means(

@@ -161,6 +161,13 @@ def _add_model_flags(t: argparse.ArgumentParser) -> None:
         "--architecture conv, the channels of the stride-2 stages (default: 32 64)",
     )
     t.add_argument(
+        "--residual-blocks",
+        type=_nonnegative_int,
+        default=0,
+        help="with --architecture conv: residual blocks (two 3x3 convolutions and a skip) after "
+        "each stage of the encoder and the decoder",
+    )
+    t.add_argument(
         "--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden nonlinearity"
     )
     t.add_argument(

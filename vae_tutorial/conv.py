@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
@@ -35,6 +36,9 @@ __all__ = [
     "ConvEncoder",
     "ConvDecoder",
     "ConvLogits",
+    "ResidualBlock",
+    "SubPixelConvTranspose2d",
+    "sub_pixel_weight",
 ]
 
 KERNEL, STRIDE, PADDING = 4, 2, 1
@@ -80,8 +84,29 @@ def check_channels(channels: tuple[int, ...], input_dim: int) -> list[int]:
     return sides
 
 
+class ResidualBlock(nn.Module):
+    """``h -> act(h + W2 * act(W1 * h))``: two 3 x 3 convolutions (padding 1, so the side stays)
+    added to their input, the residual block of He et al. (2016). Adding blocks deepens a stage
+    without changing any size, and the skip keeps a deep stack trainable."""
+
+    def __init__(self, channels: int, activation: type[nn.Module]) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.act = activation()
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.act(h + self.conv2(self.act(self.conv1(h))))
+
+
+def _blocks(n: int, channels: int, activation: type[nn.Module]) -> list[nn.Module]:
+    return [ResidualBlock(channels, activation) for _ in range(n)]
+
+
 class ConvEncoder(nn.Module):
-    """``(..., side² + K)`` rows -> ``(..., channels[-1] * s * s)`` features, s the final side."""
+    """``(..., side² + K)`` rows -> ``(..., channels[-1] * s * s)`` features, s the final side.
+
+    Each stride-2 stage is followed by ``residual_blocks`` :class:`ResidualBlock`s."""
 
     def __init__(
         self,
@@ -89,6 +114,7 @@ class ConvEncoder(nn.Module):
         activation: type[nn.Module],
         input_dim: int,
         n_classes: int = 0,
+        residual_blocks: int = 0,
     ) -> None:
         super().__init__()
         self.side = image_side(input_dim)
@@ -97,6 +123,7 @@ class ConvEncoder(nn.Module):
         layers: list[nn.Module] = []
         for c_in, c_out in zip((1 + n_classes, *channels[:-1]), channels, strict=True):
             layers += [nn.Conv2d(c_in, c_out, KERNEL, STRIDE, PADDING), activation()]
+            layers += _blocks(residual_blocks, c_out, activation)
         self.convs = nn.Sequential(*layers)
         self.out_features = channels[-1] * sides[-1] ** 2
 
@@ -107,11 +134,15 @@ class ConvEncoder(nn.Module):
         if self.n_classes:  # the one-hot label as K constant maps
             planes = rows[:, s * s :, None, None].expand(-1, self.n_classes, s, s)
             image = torch.cat([image, planes], dim=1)
+        image = image.contiguous(memory_format=torch.channels_last)  # as in the decoder
         return self.convs(image).reshape(*lead, -1)
 
 
 class ConvDecoder(nn.Module):
-    """``(..., d + K)`` codes -> ``(..., channels[0] * side/2 * side/2)`` feature rows."""
+    """``(..., d + K)`` codes -> ``(..., channels[0] * side/2 * side/2)`` feature rows.
+
+    ``residual_blocks`` :class:`ResidualBlock`s follow the first maps and each transposed
+    convolution, mirroring the encoder."""
 
     def __init__(
         self,
@@ -119,19 +150,40 @@ class ConvDecoder(nn.Module):
         activation: type[nn.Module],
         input_dim: int,
         in_features: int,
+        residual_blocks: int = 0,
     ) -> None:
         super().__init__()
         sides = check_channels(channels, input_dim)
         self.first = (channels[-1], sides[-1], sides[-1])
         self.to_maps = nn.Sequential(nn.Linear(in_features, math.prod(self.first)), activation())
-        layers: list[nn.Module] = []
+        layers: list[nn.Module] = _blocks(residual_blocks, channels[-1], activation)
         for c_in, c_out in zip(channels[::-1], channels[::-1][1:], strict=False):
             layers += [nn.ConvTranspose2d(c_in, c_out, KERNEL, STRIDE, PADDING), activation()]
+            layers += _blocks(residual_blocks, c_out, activation)
         self.deconvs = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         maps = self.to_maps(z.reshape(-1, z.shape[-1])).reshape(-1, *self.first)
+        # channels-last ("NHWC") maps: about 3x faster transposed convolutions on a CPU
+        # (benchmarks/eval_speed.py --model mnist_conv); the same numbers up to float rounding
+        maps = maps.contiguous(memory_format=torch.channels_last)
         return self.deconvs(maps).reshape(*z.shape[:-1], -1)
+
+
+class SubPixelConvTranspose2d(nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)`` with the same parameters and the same output
+    (up to float rounding), computed as its sub-pixel equivalent (:func:`sub_pixel_weight`): a
+    3 x 3 convolution to 4 c_out maps, one per output phase, interleaved by ``pixel_shuffle``.
+    A CPU computes a transposed convolution to one map about 2x slower than this
+    (``benchmarks/eval_speed.py --model mnist_conv``)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, KERNEL, STRIDE, PADDING)
+
+    def forward(self, maps: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        weight = sub_pixel_weight(self.weight)
+        bias = None if self.bias is None else self.bias.repeat_interleave(STRIDE * STRIDE)
+        return F.pixel_shuffle(F.conv2d(maps, weight, bias, padding=1), STRIDE)
 
 
 class ConvLogits(nn.Module):
@@ -141,7 +193,7 @@ class ConvLogits(nn.Module):
     def __init__(self, channels: tuple[int, ...], input_dim: int) -> None:
         super().__init__()
         self.maps = (channels[0], image_side(input_dim) // 2, image_side(input_dim) // 2)
-        self.deconv = nn.ConvTranspose2d(channels[0], 1, KERNEL, STRIDE, PADDING)
+        self.deconv = SubPixelConvTranspose2d(channels[0], 1)
 
     @property
     def weight(self) -> torch.Tensor:
@@ -150,3 +202,32 @@ class ConvLogits(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         maps = features.reshape(-1, *self.maps)
         return self.deconv(maps).reshape(*features.shape[:-1], -1)
+
+
+def _taps() -> torch.Tensor:
+    """``T[k, a, o] = 1`` where kernel tap k of a transposed convolution (kernel 4, stride 2,
+    padding 1) feeds output phase a (output index 2m + a) from input index m + o - 1.
+
+    Output 2m + a receives input i through tap k = 2m + a + 1 - 2i: phase 0 reads inputs m - 1
+    (k = 3) and m (k = 1), phase 1 reads m (k = 2) and m + 1 (k = 0)."""
+    taps = torch.zeros(KERNEL, STRIDE, 3)
+    for k, a, offset in ((3, 0, 0), (1, 0, 1), (2, 1, 1), (0, 1, 2)):
+        taps[k, a, offset] = 1.0
+    return taps
+
+
+def sub_pixel_weight(weight: torch.Tensor) -> torch.Tensor:
+    """A transposed convolution's weight ``(C_in, C_out, 4, 4)`` (stride 2, padding 1) as the
+    weight ``(4 C_out, C_in, 3, 3)`` of an ordinary convolution (padding 1) whose 4 C_out maps,
+    interleaved by ``pixel_shuffle(·, 2)``, are the transposed convolution's output:
+
+        W'[(c, a, b), i, u, v] = sum_{k, l} W[i, c, k, l] T[k, a, u] T[l, b, v]
+
+    with T from :func:`_taps`. Differentiable, so it serves training as well."""
+    if weight.shape[-2:] != (KERNEL, KERNEL):
+        raise ValueError(f"expected a {KERNEL}x{KERNEL} kernel, got {tuple(weight.shape)}")
+    taps = _taps().to(weight)
+    c_in, c_out = weight.shape[:2]
+    return torch.einsum("ickl,kau,lbv->cabiuv", weight, taps, taps).reshape(
+        STRIDE * STRIDE * c_out, c_in, 3, 3
+    )

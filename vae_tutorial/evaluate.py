@@ -27,6 +27,7 @@ __all__ = [
     "log_likelihood",
     "kl_per_dimension",
     "active_units",
+    "paired_difference",
 ]
 
 
@@ -51,25 +52,6 @@ def bernoulli_log_likelihood_fast(logits: torch.Tensor, x: torch.Tensor) -> torc
     )
 
 
-def _encode(
-    model: VAE, x: torch.Tensor, y: torch.Tensor | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """q(z|x), or q(z|x, y) for a conditional VAE (which then insists on labels)."""
-    if y is None and not model.config.n_classes:
-        return model.encode(x)
-    return model.encode(x, y)
-
-
-def _decode(model: VAE, z: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    """Logits of p(x|z) or p(x|z, y): codes ``(s, batch, d)``, images and labels per batch row."""
-    if y is None and not model.config.n_classes:
-        return model.score_logits(z, x)
-    s, batch, d = z.shape
-    return model.decode(z.reshape(s * batch, d), None if y is None else y.repeat(s)).reshape(
-        s, batch, -1
-    )
-
-
 @torch.no_grad()
 def log_importance_weights(
     model: VAE,
@@ -88,7 +70,7 @@ def log_importance_weights(
     """
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    mean, log_var = _encode(model, x, y)
+    mean, log_var = model.encode(x, y)
     eps = torch.randn((k, *mean.shape), generator=generator, dtype=mean.dtype).to(x.device)
     z = mean + torch.exp(0.5 * log_var) * eps  # (k, batch, d)
     zeros = torch.zeros_like(mean)
@@ -97,7 +79,10 @@ def log_importance_weights(
     )
     samples = max(1, DECODE_ROWS // len(x)) if x.device.type == "cpu" else k
     log_px = torch.cat(
-        [bernoulli_log_likelihood_fast(_decode(model, part, x, y), x) for part in z.split(samples)]
+        [
+            bernoulli_log_likelihood_fast(model.score_logits(part, x, y), x)
+            for part in z.split(samples)
+        ]
     )
     return log_px + log_prior_over_q
 
@@ -197,7 +182,7 @@ def _posterior_means_and_kl(
         with_labels=labels is not None,
     ):
         batch = as_batch(item)
-        mean, log_var = _encode(model, batch.x, batch.y)
+        mean, log_var = model.encode(batch.x, batch.y)
         means.append(mean.cpu())
         # gaussian_kl sums over the last dimension; give each latent dimension its own
         kls.append(gaussian_kl(mean.unsqueeze(-1), log_var.unsqueeze(-1)).cpu())
@@ -229,3 +214,23 @@ def active_units(
     means, _ = _posterior_means_and_kl(model, images, labels=labels)
     activity = means.var(0)
     return int((activity > threshold).sum()), activity
+
+
+def paired_difference(
+    a: torch.Tensor | list[float], b: torch.Tensor | list[float]
+) -> tuple[float, float]:
+    """The mean of a_i - b_i over the same n digits, and its standard error sd(a - b) / sqrt(n).
+
+    Two models scored on the same digits share each digit's difficulty: a digit that is hard for
+    one is usually hard for the other, so the differences vary much less than either model's
+    values, and the standard error of the mean difference is that much smaller than the two
+    models' own standard errors combined (which would treat them as independent samples).
+    """
+    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    if a.shape != b.shape or a.dim() != 1 or len(a) < 2:
+        raise ValueError(
+            f"paired values need the same digits in both: two 1-D tensors of equal length >= 2, "
+            f"got shapes {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    difference = a - b
+    return difference.mean().item(), (difference.std() / len(difference) ** 0.5).item()

@@ -40,7 +40,8 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 ARCHITECTURES = ("mlp", "conv")
-_LATER = ("n_classes", "autoregressive")  # fields added after the first checkpoints
+# fields added after the first checkpoints: shown by repr only when set
+_LATER = ("n_classes", "autoregressive", "residual_blocks")
 
 
 def reparameterize(
@@ -75,6 +76,9 @@ class VAEConfig:
     autoregressive: bool = False
     """An MLP decoder whose pixels also read the earlier pixels, strong enough to ignore z
     (:mod:`vae_tutorial.autoregressive`)."""
+    residual_blocks: int = 0
+    """For ``"conv"``: residual blocks (two 3 x 3 convolutions and a skip) after each stage of
+    the encoder and the decoder (:class:`~vae_tutorial.conv.ResidualBlock`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_dims", tuple(int(h) for h in self.hidden_dims))
@@ -100,6 +104,13 @@ class VAEConfig:
             )
         if not isinstance(self.autoregressive, bool):
             raise ValueError(f"autoregressive must be True or False, got {self.autoregressive!r}")
+        if isinstance(self.residual_blocks, bool) or not isinstance(self.residual_blocks, int):
+            raise ValueError(f"residual_blocks must be an integer, got {self.residual_blocks!r}")
+        if self.residual_blocks < 0 or (self.residual_blocks and self.architecture != "conv"):
+            raise ValueError(
+                f"residual_blocks must be 0, or >= 1 with architecture='conv'; got "
+                f"{self.residual_blocks} with architecture={self.architecture!r}"
+            )
         if self.autoregressive and (self.architecture != "mlp" or self.n_classes):
             raise ValueError("an autoregressive decoder is built for the unconditional MLP only")
 
@@ -114,7 +125,12 @@ class VAEConfig:
         conditional = f", conditional on {self.n_classes} classes" if self.n_classes else ""
         if self.architecture == "conv":
             maps = "-".join(str(c) for c in self.hidden_dims)
-            return f"conv {maps} channels, d={self.latent_dim}, {self.activation}{conditional}"
+            n = self.residual_blocks
+            blocks = f", {n} residual block{'s' * (n > 1)} per stage" if n else ""
+            return (
+                f"conv {maps} channels{blocks}, d={self.latent_dim}, {self.activation}"
+                f"{conditional}"
+            )
         sizes = "-".join(str(n) for n in (self.input_dim, *self.hidden_dims, self.latent_dim))
         strong = ", autoregressive decoder" if self.autoregressive else ""
         return f"{sizes} {self.activation} MLP{conditional}{strong}"
@@ -139,7 +155,9 @@ class VAE(nn.Module):
         # modules are made in this order (encoder, heads, decoder) so that a seed gives the same
         # initial weights, and an optimizer's state the same parameter order, as before
         if c.architecture == "conv":  # flat rows in and out, like the MLP's
-            self.encoder = ConvEncoder(c.hidden_dims, act, c.input_dim, c.n_classes)
+            self.encoder = ConvEncoder(
+                c.hidden_dims, act, c.input_dim, c.n_classes, c.residual_blocks
+            )
             features = self.encoder.out_features
         else:
             encoder_sizes = [c.input_dim + c.n_classes, *c.hidden_dims]  # + one-hot y if any
@@ -148,15 +166,21 @@ class VAE(nn.Module):
         self.to_mean = nn.Linear(features, c.latent_dim)
         self.to_log_var = nn.Linear(features, c.latent_dim)
         if c.architecture == "conv":
-            self.decoder = ConvDecoder(c.hidden_dims, act, c.input_dim, c.latent_dim + c.n_classes)
+            self.decoder = ConvDecoder(
+                c.hidden_dims, act, c.input_dim, c.latent_dim + c.n_classes, c.residual_blocks
+            )
             self.to_logits = ConvLogits(c.hidden_dims, c.input_dim)
         else:
             decoder_sizes = [c.latent_dim + c.n_classes, *reversed(c.hidden_dims)]
             self.decoder = _mlp(decoder_sizes, act)
             self.to_logits = nn.Linear(decoder_sizes[-1], c.input_dim)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(z|x): the mean and log-variance of a diagonal Gaussian, each ``(batch, d)``."""
+    def encode(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x): the mean and log-variance of a diagonal Gaussian, each ``(batch, d)``.
+
+        Labels ``y`` are for a conditional VAE; this one ignores them."""
         h = self.encoder(x)
         return self.to_mean(h), self.to_log_var(h)
 
@@ -164,19 +188,29 @@ class VAE(nn.Module):
         """p(x|z): Bernoulli logits for every pixel, ``(batch, 784)``."""
         return self.to_logits(self.decoder(z))
 
-    def score_logits(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def score_logits(
+        self, z: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Logits of p(x|z) for scoring the image x: ``decode(z)``, since the pixels are
-        independent given z (an autoregressive decoder also reads x's earlier pixels)."""
+        independent given z. The one hook through which every model's likelihood is scored, in
+        training and in the importance-weighted bound: a conditional VAE decodes with the labels
+        ``y``, an autoregressive decoder also reads x's earlier pixels. ``z`` may carry leading
+        sample dimensions, ``(..., batch, d)``."""
         return self.decode(z)
+
+    def posterior_sample(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One z ~ q(z|x) per example, reparameterized: returns ``(z, mean, log_var)``."""
+        mean, log_var = self.encode(x, y)
+        return reparameterize(mean, log_var), mean, log_var
 
     def forward(
         self, x: torch.Tensor, y: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Encode, sample one z per example, decode: returns ``(logits, mean, log_var)``.
-
-        Labels ``y`` are for a conditional VAE; this one ignores them."""
-        mean, log_var = self.encode(x)
-        return self.decode(reparameterize(mean, log_var)), mean, log_var
+        """Encode, sample one z per example, score x: returns ``(logits, mean, log_var)``."""
+        z, mean, log_var = self.posterior_sample(x, y)
+        return self.score_logits(z, x, y), mean, log_var
 
     def loss(
         self, batch: torch.Tensor | Batch, kl_weight: float = 1.0, free_bits: float = 0.0
@@ -186,10 +220,12 @@ class VAE(nn.Module):
         ``batch``: images x, or a :class:`~vae_tutorial.data.Batch` (encode ``x``, score
         ``target``, labels ``y``). ``kl_weight`` w and ``free_bits`` λ change only ``.loss``, the
         value to minimize, to ``rec + w * sum_j max(λ, KL_j)`` (:mod:`vae_tutorial.objective`);
-        ``.reconstruction`` and ``.kl`` stay the true terms.
+        ``.reconstruction`` and ``.kl`` stay the true terms. The one loss of every model: each
+        differs only in :meth:`encode` and :meth:`score_logits`.
         """
         batch = as_batch(batch)
-        logits, mean, log_var = self(batch.x, batch.y)
+        z, mean, log_var = self.posterior_sample(batch.x, batch.y)
+        logits = self.score_logits(z, batch.target, batch.y)
         elbo = negative_elbo(logits, batch.target, mean, log_var)
         return objective_loss(elbo, mean, log_var, kl_weight, free_bits)
 
@@ -264,12 +300,14 @@ class ConditionalVAE(VAE):
         """p(x|z, y): Bernoulli logits for every pixel, ``(batch, 784)``."""
         return self.to_logits(self.decoder(torch.cat([z, self.one_hot(y, len(z))], dim=-1)))
 
-    def forward(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Encode with y, sample one z per example, decode with y: ``(logits, mean, log_var)``."""
-        mean, log_var = self.encode(x, y)
-        return self.decode(reparameterize(mean, log_var), y), mean, log_var
+    def score_logits(
+        self, z: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits of p(x|z, y): ``decode(z, y)``, with the labels ``(batch,)`` repeated for any
+        leading sample dimensions of ``z`` ``(..., batch, d)``."""
+        lead = z.shape[:-1]
+        labels = None if y is None else y.expand(lead).reshape(-1)
+        return self.decode(z.reshape(-1, z.shape[-1]), labels).reshape(*lead, -1)
 
     @torch.no_grad()
     def sample_means(

@@ -42,8 +42,9 @@ from vae_tutorial.data import (
 )
 from vae_tutorial.diagnostics import diagnose
 from vae_tutorial.losses import NegativeELBO
-from vae_tutorial.model import VAE, VAEConfig, build_model
+from vae_tutorial.model import VAE, VAEConfig
 from vae_tutorial.objective import Objective
+from vae_tutorial.variants import build_model
 
 __all__ = [
     "TrainConfig",
