@@ -7,8 +7,10 @@ import math
 import pytest
 import torch
 
+from vae_tutorial.data import TEST_BINARIZATION_SEED, Batches
 from vae_tutorial.latent import (
     aggregate_posterior_log_density,
+    code_use,
     decode_means,
     encode_means,
     even_grid,
@@ -21,7 +23,9 @@ from vae_tutorial.latent import (
     quantile_cell_shares,
     slerp,
 )
+from vae_tutorial.losses import bernoulli_log_likelihood
 from vae_tutorial.model import VAE, VAEConfig
+from vae_tutorial.variants import build_model
 
 T = torch.linspace(0, 1, 11)
 
@@ -177,3 +181,45 @@ def test_encode_and_decode_means_match_the_model() -> None:
         torch.testing.assert_close(log_vars, want_log_var)
         torch.testing.assert_close(decode_means(model, means), torch.sigmoid(model.decode(means)))
     assert math.isclose(decode_means(model, means[0]).shape[0], 1)
+
+
+def test_code_use_scores_a_posterior_and_a_prior_draw_and_spares_the_global_stream() -> None:
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(latent_dim=3, hidden_dims=(16,))).eval()
+    images = torch.randint(0, 256, (7, 28, 28), dtype=torch.uint8)
+    state = torch.get_rng_state()
+    use = code_use(model, images, seed=5, batch_size=3)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert use == code_use(model, images, seed=5, batch_size=3)
+    # by hand, in the same order: the static test binarization, then q and prior noise per batch
+    g = torch.Generator().manual_seed(5)
+    x_all = torch.cat(list(Batches(images, batch_size=3, shuffle=False, binarize="static",
+                                   seed=TEST_BINARIZATION_SEED)))  # fmt: skip
+    want = torch.zeros(2, dtype=torch.float64)
+    with torch.no_grad():
+        for x in x_all.split(3):
+            mean, log_var = model.encode(x)
+            eps = torch.randn((2, *mean.shape), generator=g)
+            for i, z in enumerate((mean + torch.exp(0.5 * log_var) * eps[0], eps[1])):
+                want[i] -= bernoulli_log_likelihood(model.decode(z), x).double().sum()
+    assert math.isclose(use.posterior, want[0].item() / 7, rel_tol=1e-9)
+    assert math.isclose(use.prior, want[1].item() / 7, rel_tol=1e-9)
+    assert math.isclose(use.gain, use.prior - use.posterior)
+
+
+def test_code_use_gains_nothing_when_the_decoder_ignores_z() -> None:
+    torch.manual_seed(0)
+    model = build_model(VAEConfig(latent_dim=3, hidden_dims=(16,), autoregressive=True)).eval()
+    with torch.no_grad():
+        model.to_logits.weight.zero_()  # the decoder's output no longer depends on z
+        model.autoregression.weight.normal_()
+    images = torch.randint(0, 256, (6, 28, 28), dtype=torch.uint8)
+    use = code_use(model, images)
+    assert use.gain == 0.0
+    assert use.posterior > 0
+
+
+def test_code_use_refuses_a_conditional_model() -> None:
+    model = build_model(VAEConfig(latent_dim=3, hidden_dims=(16,), n_classes=10))
+    with pytest.raises(ValueError, match="unconditional"):
+        code_use(model, torch.zeros(2, 28, 28, dtype=torch.uint8))

@@ -5,16 +5,19 @@ probabilities sigmoid(decode(z)). The functions here encode a data set to its po
 build the grids of codes that chapter 8 decodes (prior quantiles, and an even grid for
 comparison), count codes in the quantile grid's cells, interpolate between two codes (linear
 and spherical), and evaluate the standard normal prior p(z) = N(0, I) and the aggregate posterior
-q(z) = E_x q(z|x) on given points.
+q(z) = E_x q(z|x) on given points; and measure how much the decoder uses the code
+(:func:`code_use`: the distortion with z drawn from q(z|x) against z drawn from the prior).
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
-from vae_tutorial.losses import gaussian_log_density
+from vae_tutorial.data import TEST_BINARIZATION_SEED, Batches
+from vae_tutorial.losses import bernoulli_log_likelihood, gaussian_log_density
 from vae_tutorial.model import VAE
 
 __all__ = [
@@ -30,6 +33,8 @@ __all__ = [
     "aggregate_posterior_log_density",
     "norm_quantile",
     "principal_directions",
+    "CodeUse",
+    "code_use",
 ]
 
 
@@ -200,3 +205,49 @@ def principal_directions(
     directions = directions * signs
     stds = singular[:k] / math.sqrt(len(means) - 1)
     return centre, directions.to(means.dtype), stds.to(means.dtype)
+
+
+class CodeUse(NamedTuple):
+    """Average distortion -log p(x|z), nats per image: with the code of x, and with a prior draw."""
+
+    posterior: float
+    """z ~ q(z|x): the distortion D of the rate-distortion plane (one draw per image)."""
+    prior: float
+    """z ~ p(z), a code that says nothing about x: the decoder must do without x's code."""
+
+    @property
+    def gain(self) -> float:
+        """``prior - posterior``: the nats of distortion the decoder saves by reading x's code
+        (0 for a decoder that ignores z)."""
+        return self.prior - self.posterior
+
+
+@torch.no_grad()
+def code_use(model: VAE, images: torch.Tensor, *, seed: int = 0, batch_size: int = 1000) -> CodeUse:
+    """How much the decoder uses the code: the distortion of ``images`` with z ~ q(z|x), and with
+    z replaced by a draw from the prior p(z) = N(0, I).
+
+    The images are binarized once, as in training's test pass (``"static"``, the test
+    binarization seed), and scored with ``score_logits``, so an autoregressive decoder still reads
+    the image's earlier pixels. A decoder that ignores z scores both the same; the more the
+    reconstruction relies on the code of x, the larger ``gain``. The noise comes from a CPU
+    generator seeded with ``seed``: the global random stream is left alone. Unconditional models
+    only.
+    """
+    if model.config.n_classes:
+        raise ValueError("code_use measures an unconditional VAE; this one reads labels")
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    batches = Batches(
+        images, batch_size=batch_size, shuffle=False, binarize="static", device=device,
+        seed=TEST_BINARIZATION_SEED,
+    )  # fmt: skip
+    totals = torch.zeros(2, dtype=torch.float64)
+    for x in batches:
+        mean, log_var = model.encode(x)
+        eps = torch.randn((2, *mean.shape), generator=generator, dtype=mean.dtype).to(device)
+        z_posterior = mean + torch.exp(0.5 * log_var) * eps[0]
+        for i, z in enumerate((z_posterior, eps[1])):
+            totals[i] -= bernoulli_log_likelihood(model.score_logits(z, x), x).double().sum().cpu()
+    totals /= len(images)
+    return CodeUse(posterior=totals[0].item(), prior=totals[1].item())

@@ -28,7 +28,6 @@ __all__ = [
     "VAEConfig",
     "VAE",
     "ConditionalVAE",
-    "build_model",
     "reparameterize",
 ]
 
@@ -322,14 +321,3 @@ class ConditionalVAE(VAE):
         device = self.to_logits.weight.device
         z = torch.randn(n, self.config.latent_dim, generator=generator)  # CPU: same on any device
         return torch.sigmoid(self.decode(z.to(device), y.to(device)))
-
-
-def build_model(config: VAEConfig) -> VAE:
-    """The model a configuration describes: a :class:`ConditionalVAE` if ``n_classes``, an
-    :class:`~vae_tutorial.autoregressive.AutoregressiveVAE` if ``autoregressive``, else a
-    :class:`VAE`."""
-    if config.autoregressive:
-        from vae_tutorial.autoregressive import AutoregressiveVAE
-
-        return AutoregressiveVAE(config)
-    return ConditionalVAE(config) if config.n_classes else VAE(config)
