@@ -1,5 +1,9 @@
 """How fast is the importance-weighted evaluation? A plain loop against ``log_likelihood``.
 
+``--model mnist_conv`` instead times the convolutional decoder before and after its faster
+forward pass (channels-last maps, and the output layer as a sub-pixel convolution), in one run on
+the same digits with the same noise, so the two bounds agree up to float rounding, digit by digit.
+
 Both compute L_k, the importance-weighted bound on log p(x) (Burda et al. 2016), for the same
 digits (the first 1,000 test digits by default, binarized once with the package's fixed test seed),
 with the evaluation chapter's reference model (784-200-200-50 tanh, ``checkpoints/burda_vae.pt``)
@@ -17,13 +21,15 @@ checkpoint's record. Each timing comes with the cores that other processes kept 
 (Linux's /proc/stat): on a shared machine, record only runs where that is near 0. Needs full MNIST
 (``VAE_TUTORIAL_DATA=../shared/data``).
 
-Writes ``benchmarks/results/eval_speed.json``. Run:
-``python benchmarks/eval_speed.py [--digits 1000] [--k 5000] [--threads N] [--full-test-set]``.
+Writes ``benchmarks/results/eval_speed.json`` (``eval_speed_conv.json`` for the conv model). Run:
+``python benchmarks/eval_speed.py [--model burda_vae|mnist_conv] [--digits 1000] [--k 5000]
+[--threads N] [--full-test-set]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import json
 import math
@@ -36,15 +42,18 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.distributions import Normal
 
+from vae_tutorial import evaluate
+from vae_tutorial.conv import ConvDecoder
 from vae_tutorial.data import TEST_BINARIZATION_SEED, default_data_root, load_mnist
 from vae_tutorial.evaluate import log_likelihood
 from vae_tutorial.model import VAE
 from vae_tutorial.records import read_record
 from vae_tutorial.train import load_model, reference_checkpoint
 
-RESULTS = Path(__file__).resolve().parent / "results" / "eval_speed.json"
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 @torch.no_grad()
@@ -70,6 +79,41 @@ def plain_loop(
             log_w.append(log_px + log_pz - log_qz)
         bounds.append(torch.logsumexp(torch.cat(log_w).double(), dim=0) - math.log(k))
     return torch.stack(bounds)
+
+
+class PreviousConvDecoder(nn.Module):
+    """The convolutional decoder's forward pass before the change: the maps in torch's default
+    (NCHW) memory layout. Shares the modules, so it computes the same function."""
+
+    def __init__(self, decoder: ConvDecoder) -> None:
+        super().__init__()
+        self.to_maps, self.deconvs, self.first = decoder.to_maps, decoder.deconvs, decoder.first
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        maps = self.to_maps(z.reshape(-1, z.shape[-1])).reshape(-1, *self.first)
+        return self.deconvs(maps).reshape(*z.shape[:-1], -1)
+
+
+def previous_conv_model(model: VAE) -> VAE:
+    """A copy of a conv VAE that decodes as before the change: NCHW maps, and the output layer
+    as torch's own ``nn.ConvTranspose2d`` (not its sub-pixel equivalent), same weights."""
+    previous = copy.deepcopy(model)
+    previous.decoder = PreviousConvDecoder(previous.decoder)
+    fast = previous.to_logits.deconv
+    plain = nn.ConvTranspose2d(fast.in_channels, fast.out_channels, 4, 2, 1)
+    plain.load_state_dict(fast.state_dict())
+    previous.to_logits.deconv = plain
+    return previous
+
+
+def before_the_change(model: VAE, images: torch.Tensor, k: int, seed: int) -> torch.Tensor:
+    """``log_likelihood`` as it ran before the change: the previous conv decoder, decoded in
+    blocks of 1,000 rows (``evaluate.DECODE_ROWS`` then)."""
+    saved, evaluate.DECODE_ROWS = evaluate.DECODE_ROWS, 1000
+    try:
+        return log_likelihood(previous_conv_model(model), images, k, seed=seed)
+    finally:
+        evaluate.DECODE_ROWS = saved
 
 
 def load_average() -> list[float] | None:
@@ -112,10 +156,17 @@ def timed(label: str, run: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, di
     return result, timing
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--model",
+        choices=("burda_vae", "mnist_conv"),
+        default="burda_vae",
+        help="burda_vae: plain loop against the package; mnist_conv: the conv decoder before and "
+        "after its faster forward pass",
     )
     parser.add_argument("--digits", type=int, default=1000, help="first N test digits")
     parser.add_argument("--k", type=int, default=5000, help="importance samples per digit")
@@ -124,7 +175,70 @@ def main() -> None:
     parser.add_argument(
         "--full-test-set", action="store_true", help="also time the package on all 10,000 digits"
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def compare(
+    args: argparse.Namespace, model: VAE, images: torch.Tensor, digits: torch.Tensor
+) -> dict[str, object]:
+    """Time the two computations of the same bounds, one after the other, and compare them."""
+    if args.model == "mnist_conv":
+        names = ("conv decoder before the change", "conv decoder now")
+        before, before_timing = timed(
+            f"log_likelihood, {names[0]}",
+            lambda: before_the_change(model, images, args.k, args.seed),
+        )
+    else:
+        names = ("plain_loop", "package")
+        before, before_timing = timed(
+            "plain loop (one digit, 1,000 samples at a time)",
+            lambda: plain_loop(model, digits, args.k, seed=args.seed),
+        )
+    after, after_timing = timed(
+        "vae_tutorial.evaluate.log_likelihood",
+        lambda: log_likelihood(model, images, args.k, seed=args.seed),
+    )
+    before_s, after_s = before_timing["seconds"], after_timing["seconds"]
+    difference = after - before
+    se = (difference.std() / len(difference) ** 0.5).item()
+    noise = "the same noise" if args.model == "mnist_conv" else "independent noise"
+    print(
+        f"before / after time: {before_s / after_s:.2f}x; mean difference "
+        f"{difference.mean():+.5f} nats, standard error {se:.5f}, largest per digit "
+        f"{difference.abs().max():.2e} ({noise})"
+    )
+    return {
+        names[0]: {**before_timing, "mean_bound": round(before.mean().item(), 4)},
+        names[1]: {**after_timing, "mean_bound": round(after.mean().item(), 4)},
+        "speedup": round(before_s / after_s, 3),
+        "mean_difference": round(difference.mean().item(), 5),
+        "difference_standard_error": round(se, 5),
+        "largest_difference_per_digit": float(f"{difference.abs().max():.3g}"),
+        "noise": noise,
+    }
+
+
+def full_test_set(args: argparse.Namespace, model: VAE, path: Path, data) -> dict[str, object]:
+    """The package alone on all test digits, against the checkpoint's recorded NLL."""
+    everything, timing = timed(
+        f"log_likelihood, all {len(data.test_images):,} test digits",
+        lambda: log_likelihood(model, data.test_images, args.k, seed=args.seed),
+    )
+    nll = -everything.mean().item()
+    se_all = (everything.std() / len(everything) ** 0.5).item()
+    recorded = read_record(path).get("evaluation", {}).get("iwae", {}).get(str(args.k))
+    print(f"  test NLL {nll:.3f} ± {se_all:.3f} nats; the checkpoint's record: {recorded}")
+    return {
+        "digits": len(everything),
+        **timing,
+        "nll": round(nll, 4),
+        "standard_error": round(se_all, 3),
+        "recorded": recorded,
+    }
+
+
+def main() -> None:
+    args = parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
@@ -132,7 +246,7 @@ def main() -> None:
     data = load_mnist(default_data_root())
     if not data.is_full:
         print("Note: not full MNIST; the numbers are not comparable with benchmarks/README.md.")
-    path = reference_checkpoint("burda_vae")
+    path = reference_checkpoint(args.model)
     model = load_model(path).eval()
     images = data.test_images[: args.digits]
     # the package's fixed binarization of the test set: one Bernoulli draw with its seed
@@ -142,24 +256,7 @@ def main() -> None:
     )
     print(f"torch {torch.__version__}, {threads} torch threads, load average {load_average()}")
     print(f"{len(images):,} test digits, k = {args.k:,}, model {path.name}")
-
-    plain, plain_timing = timed(
-        "plain loop (one digit, 1,000 samples at a time)",
-        lambda: plain_loop(model, digits, args.k, seed=args.seed),
-    )
-    package, package_timing = timed(
-        "vae_tutorial.evaluate.log_likelihood",
-        lambda: log_likelihood(model, images, args.k, seed=args.seed),
-    )
-    plain_s, package_s = plain_timing["seconds"], package_timing["seconds"]
-    difference = package - plain
-    se = (difference.std() / len(difference) ** 0.5).item()
-    print(
-        f"package / plain time: {package_s / plain_s:.2f} (plain is {plain_s / package_s:.2f}x "
-        f"the package's time); mean difference {difference.mean():+.4f} nats, "
-        f"standard error {se:.4f} (independent noise)"
-    )
-    record = {
+    record: dict[str, object] = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
         "torch": torch.__version__,
@@ -169,32 +266,16 @@ def main() -> None:
         "model": path.name,
         "digits": len(images),
         "k": args.k,
-        "plain_loop": {**plain_timing, "mean_bound": round(plain.mean().item(), 4)},
-        "package": {**package_timing, "mean_bound": round(package.mean().item(), 4)},
-        "speedup_over_plain": round(plain_s / package_s, 3),
-        "mean_difference": round(difference.mean().item(), 4),
-        "difference_standard_error": round(se, 4),
+        **compare(args, model, images, digits),
     }
     if args.full_test_set:
-        everything, timing = timed(
-            f"log_likelihood, all {len(data.test_images):,} test digits",
-            lambda: log_likelihood(model, data.test_images, args.k, seed=args.seed),
-        )
-        nll = -everything.mean().item()
-        se_all = (everything.std() / len(everything) ** 0.5).item()
-        recorded = read_record(path).get("evaluation", {}).get("iwae", {}).get(str(args.k))
-        print(f"  test NLL {nll:.3f} ± {se_all:.3f} nats; the checkpoint's record: {recorded}")
-        record["full_test_set"] = {
-            "digits": len(everything),
-            **timing,
-            "nll": round(nll, 4),
-            "standard_error": round(se_all, 3),
-            "recorded": recorded,
-        }
+        record["full_test_set"] = full_test_set(args, model, path, data)
     record["load_average_at_end"] = load_average()
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    suffix = "_conv" if args.model == "mnist_conv" else ""
+    out = RESULTS / f"eval_speed{suffix}.json"
+    RESULTS.mkdir(exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

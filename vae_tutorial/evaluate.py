@@ -31,9 +31,11 @@ __all__ = [
 ]
 
 
-DECODE_ROWS = 1_000
-"""Rows (samples x images) decoded at a time on a CPU: enough for fast matrix products, few enough
-that a block's ``(rows, 784)`` tensors stay in the processor's cache (3 MB each)."""
+DECODE_ROWS = 250
+"""Rows (samples x images) decoded at a time on a CPU: enough for fast matrix and convolution
+products, few enough that a block's tensors stay in the processor's cache: ``(rows, 784)`` pixels
+(0.8 MB), or a convolutional decoder's ``(rows, 32, 14, 14)`` maps (6.3 MB). Blocks of 1,000 rows
+were slower for both reference models, most for the convolutional one (``benchmarks/README.md``)."""
 
 
 def bernoulli_log_likelihood_fast(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
