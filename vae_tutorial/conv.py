@@ -164,8 +164,8 @@ class ConvDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         maps = self.to_maps(z.reshape(-1, z.shape[-1])).reshape(-1, *self.first)
-        # channels-last ("NHWC") maps: about 3x faster transposed convolutions on a CPU
-        # (benchmarks/eval_speed.py --model mnist_conv); the same numbers up to float rounding
+        # channels-last ("NHWC") maps: about 2.5x less CPU time for the transposed convolution on
+        # a CPU (benchmarks/README.md, "The convolutional decoder"); the same numbers up to rounding
         maps = maps.contiguous(memory_format=torch.channels_last)
         return self.deconvs(maps).reshape(*z.shape[:-1], -1)
 
@@ -175,7 +175,7 @@ class SubPixelConvTranspose2d(nn.ConvTranspose2d):
     (up to float rounding), computed as its sub-pixel equivalent (:func:`sub_pixel_weight`): a
     3 x 3 convolution to 4 c_out maps, one per output phase, interleaved by ``pixel_shuffle``.
     A CPU computes a transposed convolution to one map about 2x slower than this
-    (``benchmarks/eval_speed.py --model mnist_conv``)."""
+    (``benchmarks/README.md``, "The convolutional decoder")."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(in_channels, out_channels, KERNEL, STRIDE, PADDING)
