@@ -142,6 +142,11 @@ def test_train_resume_evaluate_sample_export(tmp_path: Path) -> None:
             ["train", "--epochs", "2", "--kl-warmup-epochs", "5", "--out", "x.pt"],
             "kl_warmup_epochs (5) exceeds epochs (2)",
         ),
+        (["train", "--importance-samples", "0", "--out", "x.pt"], "--importance-samples: must be"),
+        (
+            ["train", "--importance-samples", "5", "--beta", "2", "--out", "x.pt"],
+            "importance_samples=5 trains the importance-weighted bound",
+        ),
     ],
 )
 def test_bad_arguments_get_clear_errors(
@@ -203,7 +208,7 @@ def test_objective_and_conditional_flags_are_recorded(tmp_path: Path) -> None:
     assert "conditional on 10 classes" in done.stdout
     assert "minimizing rec + 2 * sum_j max(0.25, KL_j), weight rising from 0 over 1" in done.stdout
     record = json.loads(out.with_suffix(".json").read_text())
-    objective = {"beta": 2.0, "kl_warmup_epochs": 1, "free_bits": 0.25}
+    objective = {"beta": 2.0, "kl_warmup_epochs": 1, "free_bits": 0.25, "importance_samples": 1}
     assert record["training"]["objective"] == objective
     assert record["model"]["n_classes"] == 10
     assert "--conditional --beta 2 --kl-warmup-epochs 1 --free-bits 0.25" in record["commands"][0]
@@ -254,3 +259,11 @@ def test_a_convolutional_vae_from_the_command_line(tmp_path: Path) -> None:
     bad = _run("train", "--out", str(tmp_path / "bad.pt"), *three, env_data=tmp_path)
     assert bad.returncode == 2 and "--hidden-dims 4 8 16: 3 stride-2 stages" in bad.stderr
     assert "7 is odd" in bad.stderr and not (tmp_path / "bad.pt").exists()
+    weighted = tmp_path / "iw.pt"
+    iw = _run("train", "--epochs", "1", "--out", str(weighted), "--importance-samples", "3",
+              "--init-from", str(out), *flags, env_data=tmp_path)  # fmt: skip
+    assert iw.returncode == 0, iw.stderr
+    assert "minimizing -L_3 (importance-weighted bound)" in iw.stdout
+    record = json.loads(weighted.with_suffix(".json").read_text())
+    assert record["training"]["objective"]["importance_samples"] == 3
+    assert record["initialized_from"]["epochs"] == 2

@@ -48,6 +48,15 @@ def test_sub_pixel_transposed_convolution_equals_torchs(c_in: int, c_out: int, s
     torch.testing.assert_close(got_grad, want_grad, rtol=1e-4, atol=1e-4)
     channels_last = maps.contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(fast(channels_last), want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast(maps, output_size=[2 * side, 2 * side]), want)
+
+
+def test_sub_pixel_refuses_an_output_size_it_cannot_give() -> None:
+    """nn.ConvTranspose2d(..., output_size=[15, 15]) adds output padding; this layer cannot."""
+    maps = torch.randn(2, 3, 7, 7)
+    assert nn.ConvTranspose2d(3, 1, 4, 2, 1)(maps, [15, 15]).shape[-2:] == (15, 15)
+    with pytest.raises(ValueError, match=r"maps of \(7, 7\) give \(14, 14\), not output_size"):
+        SubPixelConvTranspose2d(3, 1)(maps, output_size=[15, 15])
 
 
 def test_every_layer_has_the_shape_the_design_says() -> None:

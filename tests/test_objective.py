@@ -1,4 +1,5 @@
-"""The objective: the plain negative ELBO by default (bit for bit), β, KL warm-up and free bits."""
+"""The objective: the plain negative ELBO by default (bit for bit), β, KL warm-up, free bits and
+the importance-weighted bound."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from vae_tutorial.autoregressive import AutoregressiveVAE
 from vae_tutorial.data import Batch, Batches
-from vae_tutorial.losses import gaussian_kl, negative_elbo
-from vae_tutorial.model import VAE, VAEConfig
+from vae_tutorial.evaluate import log_importance_weights
+from vae_tutorial.losses import gaussian_kl, log_mean_exp, negative_elbo
+from vae_tutorial.model import VAE, ConditionalVAE, VAEConfig
 from vae_tutorial.objective import Objective, free_bits_kl, objective_loss
 from vae_tutorial.train import TrainConfig, load_checkpoint, train, train_epoch
 
@@ -82,6 +85,12 @@ def test_train_epoch_with_the_default_objective_matches_the_old_loop(small_mnist
         ({"kl_warmup_epochs": 1.5}, ValueError, "kl_warmup_epochs"),
         ({"free_bits": -0.1}, ValueError, "free_bits must be a finite number of nats >= 0"),
         ({"free_bits": float("inf")}, ValueError, "free_bits"),
+        ({"importance_samples": 0}, ValueError, "importance_samples must be an integer >= 1"),
+        ({"importance_samples": 2.0}, ValueError, "importance_samples"),
+        ({"importance_samples": True}, ValueError, "importance_samples"),
+        ({"importance_samples": 5, "beta": 2.0}, ValueError, "no separate KL term"),
+        ({"importance_samples": 5, "kl_warmup_epochs": 1}, ValueError, "keep beta=1"),
+        ({"importance_samples": 5, "free_bits": 0.1}, ValueError, "importance_samples=1"),
     ],
 )
 def test_bad_objectives_are_rejected(kwargs: dict, error: type, message: str) -> None:
@@ -95,7 +104,9 @@ def test_the_objective_is_part_of_the_training_configuration() -> None:
     config = TrainConfig(epochs=5, objective=objective)
     from dataclasses import asdict
 
-    assert asdict(config)["objective"] == {"beta": 4.0, "kl_warmup_epochs": 2, "free_bits": 0.25}
+    assert asdict(config)["objective"] == {
+        "beta": 4.0, "kl_warmup_epochs": 2, "free_bits": 0.25, "importance_samples": 1,
+    }  # fmt: skip
     assert TrainConfig.from_dict(asdict(config)) == config
     old = {k: v for k, v in asdict(TrainConfig()).items() if k != "objective"}
     assert TrainConfig.from_dict(old) == TrainConfig()  # before objectives: the plain -ELBO
@@ -162,9 +173,10 @@ def test_train_passes_the_scheduled_weight_and_logs_the_negative_elbo(small_mnis
     model, seen = _model(), []
     original = model.loss
 
-    def spy(batch, kl_weight=1.0, free_bits=0.0):
+    def spy(batch, kl_weight=1.0, free_bits=0.0, importance_samples=1):
         if model.training:
             seen.append((kl_weight, free_bits))
+        assert importance_samples == 1
         return original(batch, kl_weight, free_bits)
 
     model.loss = spy  # type: ignore[method-assign]
@@ -201,7 +213,7 @@ def test_a_warm_up_run_resumes_exactly(small_mnist, tmp_path: Path) -> None:
         train(_model(), small_mnist, config, checkpoint=tmp_path / "run.pt", progress=False,
               log=None, on_epoch_end=stop)  # fmt: skip
     assert load_checkpoint(tmp_path / "run.pt")["train_config"]["objective"] == {
-        "beta": 4.0, "kl_warmup_epochs": 2, "free_bits": 0.05,
+        "beta": 4.0, "kl_warmup_epochs": 2, "free_bits": 0.05, "importance_samples": 1,
     }  # fmt: skip
     resumed = _model(seed=99)
     history = train(resumed, small_mnist, config, checkpoint=tmp_path / "run.pt", resume=True,
@@ -210,3 +222,61 @@ def test_a_warm_up_run_resumes_exactly(small_mnist, tmp_path: Path) -> None:
     assert history.test_loss == expected.test_loss
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_importance_samples_train_the_importance_weighted_bound() -> None:
+    """k > 1: loss = -mean_b log (1/k) sum_i w_ib, the weights of evaluate's L_k on the same draws;
+    reconstruction and KL stay the negative ELBO's terms, estimated over the k draws."""
+    x = torch.bernoulli(torch.rand(8, 784, generator=torch.Generator().manual_seed(0)))
+    model = _model()
+    torch.manual_seed(3)
+    out = model.loss(x, importance_samples=5)
+    torch.manual_seed(3)
+    log_w = log_importance_weights(model, x, 5)  # (5, 8), the same noise from the same seed
+    torch.testing.assert_close(out.loss, -log_mean_exp(log_w).mean(), atol=1e-4, rtol=0)
+    assert out.loss < -log_w.mean()  # Jensen, on these very draws: L_k >= mean of log w
+    torch.manual_seed(3)
+    z, mean, log_var = model.posterior_sample(x, samples=5)
+    assert z.shape == (5, 8, 4)
+    expected = negative_elbo(model.decode(z), x.expand(5, 8, 784), mean, log_var)
+    torch.testing.assert_close(out.reconstruction, expected.reconstruction)
+    torch.testing.assert_close(out.kl, gaussian_kl(mean, log_var).mean())
+    out.loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    assert Objective(importance_samples=5).describe() == "-L_5 (importance-weighted bound)"
+    assert not Objective(importance_samples=5).is_elbo
+
+
+@pytest.mark.parametrize("kind", ["conditional", "autoregressive", "conv"])
+def test_every_model_takes_importance_samples(kind: str) -> None:
+    torch.manual_seed(0)
+    x = torch.bernoulli(torch.rand(6, 784))
+    if kind == "conditional":
+        model: VAE = ConditionalVAE(VAEConfig(latent_dim=3, hidden_dims=(16,), n_classes=10))
+    elif kind == "autoregressive":
+        model = AutoregressiveVAE(VAEConfig(latent_dim=3, hidden_dims=(16,), autoregressive=True))
+    else:
+        model = VAE(VAEConfig(latent_dim=3, hidden_dims=(4, 8), architecture="conv"))
+    batch = Batch(x, y=torch.arange(6) % 10)
+    torch.manual_seed(1)
+    out = model.loss(batch, importance_samples=4)
+    torch.manual_seed(1)
+    log_w = log_importance_weights(model, x, 4, y=batch.y)
+    torch.testing.assert_close(out.loss, -log_mean_exp(log_w).mean(), atol=1e-4, rtol=0)
+
+
+def test_train_minimizes_the_importance_weighted_bound(small_mnist) -> None:
+    model, seen = _model(), []
+    original = model.loss
+
+    def spy(batch, kl_weight=1.0, free_bits=0.0, importance_samples=1):
+        seen.append(importance_samples)
+        return original(batch, kl_weight, free_bits, importance_samples)
+
+    model.loss = spy  # type: ignore[method-assign]
+    config = TrainConfig(epochs=1, batch_size=128, objective=Objective(importance_samples=3))
+    history = train(model, small_mnist, config, progress=False, log=None)
+    steps = len(small_mnist.train_images) // 128
+    assert seen[:steps] == [3] * steps  # every training step; the test ELBO calls loss(batch)
+    # -L_3 lies below the negative ELBO, on average over the epoch's batches
+    assert history.train_objective[0] < history.train_loss[0]

@@ -193,7 +193,10 @@ def _train_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
             binarize=args.binarize,
             seed=args.seed,
             objective=Objective(
-                beta=args.beta, kl_warmup_epochs=args.kl_warmup_epochs, free_bits=args.free_bits
+                beta=args.beta,
+                kl_warmup_epochs=args.kl_warmup_epochs,
+                free_bits=args.free_bits,
+                importance_samples=args.importance_samples,
             ),
             corruption=tuple(args.corruption),
         )

@@ -205,7 +205,8 @@ def _add_optimizer_flags(t: argparse.ArgumentParser) -> None:
 
 
 def _add_objective_flags(t: argparse.ArgumentParser) -> None:
-    """``train``'s objective: β, KL warm-up, free bits, and the corruptions of a denoising VAE."""
+    """``train``'s objective: β, KL warm-up, free bits, importance samples, and the corruptions of
+    a denoising VAE."""
     t.add_argument(
         "--beta",
         type=_nonnegative_float,
@@ -227,6 +228,15 @@ def _add_objective_flags(t: argparse.ArgumentParser) -> None:
         metavar="NATS",
         help="free bits λ: KL term sum_j max(λ, KL_j), KL_j the batch-mean KL of latent "
         "dimension j (Kingma et al. 2016; 0: the plain KL)",
+    )
+    t.add_argument(
+        "--importance-samples",
+        type=_positive_int,
+        default=1,
+        metavar="K",
+        help="K > 1: minimize -L_K, the importance-weighted bound with K draws of z per digit "
+        "(Burda et al. 2016), instead of the negative ELBO; each step decodes K times as many "
+        "rows (1: the ELBO)",
     )
     t.add_argument(
         "--corruption",

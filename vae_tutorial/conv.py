@@ -20,6 +20,7 @@ treats them exactly as it treats the MLP's. A conditional VAE's encoder input is
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -181,6 +182,14 @@ class SubPixelConvTranspose2d(nn.ConvTranspose2d):
         super().__init__(in_channels, out_channels, KERNEL, STRIDE, PADDING)
 
     def forward(self, maps: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        """The output of side 2n for input maps of side n; ``output_size`` (kept from
+        ``nn.ConvTranspose2d``'s signature) may only name that size."""
+        if output_size is not None and list(output_size)[-2:] != [2 * n for n in maps.shape[-2:]]:
+            raise ValueError(
+                f"SubPixelConvTranspose2d computes only the output of side 2n: maps of "
+                f"{tuple(maps.shape[-2:])} give {tuple(2 * n for n in maps.shape[-2:])}, not "
+                f"output_size={tuple(output_size)}; use nn.ConvTranspose2d for another size"
+            )
         weight = sub_pixel_weight(self.weight)
         bias = None if self.bias is None else self.bias.repeat_interleave(STRIDE * STRIDE)
         return F.pixel_shuffle(F.conv2d(maps, weight, bias, padding=1), STRIDE)
@@ -204,6 +213,7 @@ class ConvLogits(nn.Module):
         return self.deconv(maps).reshape(*features.shape[:-1], -1)
 
 
+@functools.cache
 def _taps() -> torch.Tensor:
     """``T[k, a, o] = 1`` where kernel tap k of a transposed convolution (kernel 4, stride 2,
     padding 1) feeds output phase a (output index 2m + a) from input index m + o - 1.

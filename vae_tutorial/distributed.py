@@ -44,7 +44,8 @@ __all__ = ["World", "ModelLoss", "environment", "start", "stop", "current"]
 
 
 class ModelLoss(nn.Module):
-    """A model's ``loss(batch, kl_weight, free_bits)`` as the forward of a module.
+    """A model's ``loss(batch, kl_weight, free_bits, importance_samples)`` as the forward of a
+    module.
 
     DDP averages the gradients in the backward pass that follows a call of the ``forward`` of the
     module it wraps, and our models' objective is their ``loss`` method, not ``forward``: this
@@ -55,8 +56,14 @@ class ModelLoss(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, batch: Batch, kl_weight: float = 1.0, free_bits: float = 0.0) -> NegativeELBO:
-        return self.model.loss(batch, kl_weight, free_bits)
+    def forward(
+        self,
+        batch: Batch,
+        kl_weight: float = 1.0,
+        free_bits: float = 0.0,
+        importance_samples: int = 1,
+    ) -> NegativeELBO:
+        return self.model.loss(batch, kl_weight, free_bits, importance_samples)
 
 
 @dataclass(frozen=True)

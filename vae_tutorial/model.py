@@ -4,7 +4,8 @@ Layer names follow the math: ``to_mean`` and ``to_log_var`` are the encoder's tw
 ``to_logits`` the decoder's output layer. The decoder ends in logits, with no sigmoid: the loss
 (``binary_cross_entropy_with_logits``) applies it, stably.
 
-Every model offers one method to training, ``loss(batch, kl_weight, free_bits)``: the training
+Every model offers one method to training, ``loss(batch, kl_weight, free_bits, importance_samples)``
+(the knobs of :class:`~vae_tutorial.objective.Objective`): the training
 loop never learns what the model is. :class:`ConditionalVAE` (Sohn et al. 2015) is the same VAE
 with the label y read by the encoder and the decoder, q(z|x, y) and p(x|z, y).
 """
@@ -19,8 +20,13 @@ from torch import nn
 
 from vae_tutorial.conv import ConvDecoder, ConvEncoder, ConvLogits, check_channels
 from vae_tutorial.data import Batch, as_batch
-from vae_tutorial.losses import NegativeELBO, negative_elbo
-from vae_tutorial.objective import objective_loss
+from vae_tutorial.losses import (
+    NegativeELBO,
+    bernoulli_log_likelihood,
+    gaussian_log_density,
+    negative_elbo,
+)
+from vae_tutorial.objective import importance_weighted_loss, objective_loss
 
 __all__ = [
     "ACTIVATIONS",
@@ -198,11 +204,16 @@ class VAE(nn.Module):
         return self.decode(z)
 
     def posterior_sample(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
+        self, x: torch.Tensor, y: torch.Tensor | None = None, samples: int = 1
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One z ~ q(z|x) per example, reparameterized: returns ``(z, mean, log_var)``."""
+        """z ~ q(z|x), reparameterized: returns ``(z, mean, log_var)``.
+
+        ``z`` is ``(batch, d)``, one draw per example; with ``samples`` k > 1, ``(k, batch, d)``."""
         mean, log_var = self.encode(x, y)
-        return reparameterize(mean, log_var), mean, log_var
+        if samples == 1:
+            return reparameterize(mean, log_var), mean, log_var
+        shape = (samples, *mean.shape)
+        return reparameterize(mean.expand(shape), log_var.expand(shape)), mean, log_var
 
     def forward(
         self, x: torch.Tensor, y: torch.Tensor | None = None
@@ -212,21 +223,34 @@ class VAE(nn.Module):
         return self.score_logits(z, x, y), mean, log_var
 
     def loss(
-        self, batch: torch.Tensor | Batch, kl_weight: float = 1.0, free_bits: float = 0.0
+        self,
+        batch: torch.Tensor | Batch,
+        kl_weight: float = 1.0,
+        free_bits: float = 0.0,
+        importance_samples: int = 1,
     ) -> NegativeELBO:
         """The negative ELBO of a batch, averaged over its examples, with its two parts.
 
         ``batch``: images x, or a :class:`~vae_tutorial.data.Batch` (encode ``x``, score
         ``target``, labels ``y``). ``kl_weight`` w and ``free_bits`` λ change only ``.loss``, the
-        value to minimize, to ``rec + w * sum_j max(λ, KL_j)`` (:mod:`vae_tutorial.objective`);
+        value to minimize, to ``rec + w * sum_j max(λ, KL_j)``; ``importance_samples`` k > 1
+        changes it to -L_k, the importance-weighted bound (:mod:`vae_tutorial.objective`).
         ``.reconstruction`` and ``.kl`` stay the true terms. The one loss of every model: each
         differs only in :meth:`encode` and :meth:`score_logits`.
         """
         batch = as_batch(batch)
-        z, mean, log_var = self.posterior_sample(batch.x, batch.y)
+        k = importance_samples
+        z, mean, log_var = self.posterior_sample(batch.x, batch.y, k)
         logits = self.score_logits(z, batch.target, batch.y)
-        elbo = negative_elbo(logits, batch.target, mean, log_var)
-        return objective_loss(elbo, mean, log_var, kl_weight, free_bits)
+        target = batch.target.expand_as(logits)  # (k, B, 784) for k draws: a view, no copy
+        elbo = negative_elbo(logits, target, mean, log_var)
+        if k == 1:
+            return objective_loss(elbo, mean, log_var, kl_weight, free_bits)
+        log_prior_over_q = gaussian_log_density(
+            z, torch.zeros_like(z), torch.zeros_like(z)
+        ) - gaussian_log_density(z, mean, log_var)
+        log_w = bernoulli_log_likelihood(logits, target) + log_prior_over_q  # (k, B)
+        return importance_weighted_loss(elbo, log_w)
 
     @torch.no_grad()
     def sample_means(

@@ -1,4 +1,5 @@
-"""What training minimizes: the negative ELBO, or a variant of it with β, KL warm-up and free bits.
+"""What training minimizes: the negative ELBO, a variant of it with β, KL warm-up and free bits, or
+the importance-weighted bound.
 
 The ELBO's two terms are kept apart so that the KL term can be reweighted or floored:
 
@@ -14,7 +15,12 @@ The ELBO's two terms are kept apart so that the KL term can be reweighted or flo
   dimension a KL allowance of λ nats: a dimension whose batch-averaged KL is below λ costs λ and
   receives no gradient from the KL term, so the optimizer has no reason to shut it off.
 
-The defaults (β = 1, no warm-up, λ = 0) are the plain negative ELBO, computed exactly as
+- Importance samples k (Burda et al. 2016): with k > 1 training minimizes -L_k, the importance-
+  weighted bound of the evaluation chapter, ``L_k(x) = log (1/k) sum_i p(x, z_i) / q(z_i|x)``
+  with k reparameterized draws z_i ~ q(z|x). L_k >= ELBO, so the model is trained on a tighter
+  bound on log p(x); it has no separate KL term, so it takes none of the three knobs above.
+
+The defaults (β = 1, no warm-up, λ = 0, k = 1) are the plain negative ELBO, computed exactly as
 :func:`vae_tutorial.losses.negative_elbo` computes it. Whatever the objective, the reported
 reconstruction and KL are the true terms, so the logged negative ELBO stays comparable across runs.
 """
@@ -26,14 +32,15 @@ from dataclasses import dataclass
 
 import torch
 
-from vae_tutorial.losses import NegativeELBO, gaussian_kl
+from vae_tutorial.losses import NegativeELBO, gaussian_kl, log_mean_exp
 
-__all__ = ["Objective", "objective_loss", "free_bits_kl"]
+__all__ = ["Objective", "objective_loss", "free_bits_kl", "importance_weighted_loss"]
 
 
 @dataclass(frozen=True)
 class Objective:
-    """The KL term's knobs. Recorded with the run (``TrainConfig.objective``)."""
+    """The KL term's knobs, and the importance samples. Recorded with the run
+    (``TrainConfig.objective``)."""
 
     beta: float = 1.0
     """β: the KL term's weight after warm-up (1: the ELBO)."""
@@ -41,6 +48,8 @@ class Objective:
     """Epochs over which the weight rises linearly from 0 to β, step by step (0: no warm-up)."""
     free_bits: float = 0.0
     """λ: nats of KL per latent dimension that cost nothing extra (0: none)."""
+    importance_samples: int = 1
+    """k: draws of z per example; k > 1 minimizes -L_k instead of the negative ELBO."""
 
     def __post_init__(self) -> None:
         if isinstance(self.beta, bool) or not isinstance(self.beta, int | float):
@@ -61,13 +70,27 @@ class Objective:
             raise ValueError(
                 f"free_bits must be a finite number of nats >= 0, got {self.free_bits!r}"
             )
+        k = self.importance_samples
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"importance_samples must be an integer >= 1, got {k!r}")
+        if k > 1 and (self.beta != 1 or self.kl_warmup_epochs or self.free_bits):
+            raise ValueError(
+                f"importance_samples={k} trains the importance-weighted bound, which has no "
+                "separate KL term to weight or floor: keep beta=1, kl_warmup_epochs=0 and "
+                "free_bits=0 with it, or use importance_samples=1"
+            )
         object.__setattr__(self, "beta", float(self.beta))
         object.__setattr__(self, "free_bits", float(self.free_bits))
 
     @property
     def is_elbo(self) -> bool:
-        """Whether this is the plain negative ELBO (β = 1, no warm-up, no free bits)."""
-        return self.beta == 1.0 and self.kl_warmup_epochs == 0 and self.free_bits == 0.0
+        """Whether this is the plain negative ELBO (β = 1, no warm-up, no free bits, k = 1)."""
+        return (
+            self.beta == 1.0
+            and self.kl_warmup_epochs == 0
+            and self.free_bits == 0.0
+            and self.importance_samples == 1
+        )
 
     def kl_weight(self, step: int, steps_per_epoch: int) -> float:
         """w(t) = β * min(1, t / T): the KL weight for the optimizer step after ``step`` steps.
@@ -87,6 +110,8 @@ class Objective:
         """One line, e.g. ``"-ELBO"`` or ``"rec + 4 * sum_j max(0.5, KL_j), warm-up 10 epochs"``."""
         if self.is_elbo:
             return "-ELBO"
+        if self.importance_samples > 1:
+            return f"-L_{self.importance_samples} (importance-weighted bound)"
         kl = f"sum_j max({self.free_bits:g}, KL_j)" if self.free_bits else "KL"
         text = f"rec + {self.beta:g} * {kl}"
         if self.kl_warmup_epochs:
@@ -121,3 +146,14 @@ def objective_loss(
     """
     kl_term = elbo.kl if free_bits == 0 else free_bits_kl(mean, log_var, free_bits)
     return elbo._replace(loss=elbo.reconstruction + kl_weight * kl_term)
+
+
+def importance_weighted_loss(elbo: NegativeELBO, log_w: torch.Tensor) -> NegativeELBO:
+    """-L_k averaged over the batch, beside the true terms (Burda et al. 2016).
+
+    ``log_w`` is ``(k, B)``: log w_i = log p(x, z_i) - log q(z_i|x) for k draws z_i ~ q(z|x).
+    ``-L_k = -(1/B) sum_b log (1/k) sum_i w_ib``; its gradient weights each draw's by its
+    normalized weight w_i / sum_j w_j. Returns ``elbo`` (the negative ELBO and its parts,
+    estimated with the same draws) with only ``loss`` replaced.
+    """
+    return elbo._replace(loss=-log_mean_exp(log_w, dim=0).mean())

@@ -9,8 +9,9 @@ checkpoint never runs code.
 
 The loop never learns what the model is (as in Pyro's ``SVI`` or Lightning's ``training_step``):
 each batch becomes a :class:`~vae_tutorial.data.Batch` (images, and labels when the data has
-them), and the model's ``loss(batch, kl_weight, free_bits)`` says what to minimize. The objective's
-knobs (β, KL warm-up, free bits) are ``TrainConfig.objective``.
+them), and the model's ``loss(batch, kl_weight, free_bits, importance_samples)`` says what to
+minimize. The objective's knobs (β, KL warm-up, free bits, importance samples) are
+``TrainConfig.objective``.
 
 Under ``torchrun`` the same loop trains on several processes with PyTorch's
 ``DistributedDataParallel`` (:mod:`vae_tutorial.distributed`): each takes its share of every
@@ -134,7 +135,8 @@ class History:
 
     ``*_loss`` is always the plain negative ELBO, reconstruction + KL, so runs with different
     objectives compare. ``train_objective`` is what the optimizer minimized (the same number for
-    the default objective; with β, warm-up or free bits, ``rec + w * sum_j max(λ, KL_j)``).
+    the default objective; with β, warm-up or free bits, ``rec + w * sum_j max(λ, KL_j)``; with
+    k importance samples, -L_k).
     """
 
     train_loss: list[float] = field(default_factory=list)
@@ -336,11 +338,11 @@ def train_epoch(
 ) -> EpochLosses:
     """One pass over ``batches``, one optimizer step per batch on the batch-averaged objective.
 
-    The model's ``loss(batch, kl_weight, free_bits)`` gives the objective to minimize (by default
-    the negative ELBO); ``first_step`` counts the steps of earlier epochs, for the KL warm-up.
-    Returns the epoch's average negative ELBO, reconstruction and KL terms and objective per
-    example (nats), measured on each batch before its step. ``on_step(batch_size)`` runs after
-    every step (the progress bar's ``update``).
+    The model's ``loss(batch, kl_weight, free_bits, k)`` gives the objective to minimize (by
+    default the negative ELBO); ``first_step`` counts the steps of earlier epochs, for the KL
+    warm-up. Returns the epoch's average negative ELBO, reconstruction and KL terms and objective
+    per example (nats), measured on each batch before its step. ``on_step(batch_size)`` runs
+    after every step (the progress bar's ``update``).
 
     With a ``world`` of several processes (:mod:`vae_tutorial.distributed`), each batch is a
     global one: this process computes the loss of its share with ``loss_fn``, ``model.loss``
@@ -359,7 +361,7 @@ def train_epoch(
         mine = world.share(batch)  # this process's rows: all of them in a single process
         kl_weight = objective.kl_weight(first_step + step, len(batches))
         with world.global_noise(len(batch)):  # ε drawn as one process draws it for the batch
-            out = loss_fn(mine, kl_weight, objective.free_bits)
+            out = loss_fn(mine, kl_weight, objective.free_bits, objective.importance_samples)
         elbo = out.reconstruction + out.kl  # the negative ELBO, whatever the objective
         parts = torch.stack([elbo, out.reconstruction, out.kl, out.loss]).detach().double()
         parts = world.sum(parts * len(mine))  # summed over the whole batch
@@ -598,8 +600,8 @@ def train(
 
     ``data`` is any :class:`~vae_tutorial.data.ImageData` (28 x 28 ``uint8`` images; labels, if
     it has them, travel in every batch, and the model uses them or not). The objective is the
-    negative ELBO unless ``config.objective`` sets β, KL warm-up or free bits; the logged and
-    recorded losses are always the negative ELBO. Runs on the device the model is on.
+    negative ELBO unless ``config.objective`` sets β, KL warm-up, free bits or importance samples;
+    the logged and recorded losses are always the negative ELBO. Runs on the device the model is on.
 
     With ``config.corruption`` the encoder reads corrupted training images and the likelihood
     scores the clean ones (a denoising VAE); the test ELBO is always that of clean digits.
