@@ -73,6 +73,19 @@ def test_rerun_remakes_a_checkpoint_from_its_record(
     with pytest.raises(RuntimeError, match="exists.*empty folder"):
         rerun(record, tmp_path / "again")  # its files are there now: a clear error, not a crash
 
+    # a second cycle that starts from the exported file: its record makes that file again first
+    cycle = ["train", "--latent-dim", "2", "--hidden-dims", "16", "--epochs", "1", "--lr", "3e-4",
+             "--batch-size", "256", "--init-from", "checkpoints/tiny.pt",
+             "--out", "checkpoints/runs/cycle2.pt", "--no-progress"]  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "vae_tutorial", *cycle], cwd=first,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    chained = read_record(first / "checkpoints" / "runs" / "cycle2.pt")
+    assert [c.split()[3] for c in recorded_commands(chained)] == ["train", "export", "train"]
+    rerun(chained, tmp_path / "chain")
+    remade = read_record(tmp_path / "chain" / "checkpoints" / "runs" / "cycle2.pt")
+    assert [remade["final"][k] for k in same] == [chained["final"][k] for k in same]
+
 
 def test_commands_come_back_in_the_order_they_ran() -> None:
     train = "python -m vae_tutorial train --epochs 1 --out checkpoints/runs/a.pt"

@@ -90,8 +90,11 @@ def _initialize(parser: argparse.ArgumentParser, model: VAE, checkpoint: Path) -
         parser.error(f"--init-from: {err}")
     earlier = read_record(checkpoint)
     epochs, minutes = training_totals(earlier)
+    commands = list(earlier.get("commands", []))
+    if "exported" in earlier:  # an exported file: the chain needs its export to make it again
+        commands.append(earlier["exported"]["command"])
     return {
-        "commands": earlier.get("commands", []),
+        "commands": commands,
         "initialized_from": {
             "checkpoint": str(checkpoint),
             "epochs": epochs,
