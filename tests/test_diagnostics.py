@@ -33,8 +33,8 @@ class TorchNormal(VAE):
 
 
 class KLSubtracted(VAE):
-    def loss(self, batch, kl_weight=1.0, free_bits=0.0):
-        out = super().loss(batch, kl_weight, free_bits)
+    def loss(self, batch, kl_weight=1.0, free_bits=0.0, importance_samples=1):
+        out = super().loss(batch, kl_weight, free_bits, importance_samples)
         return NegativeELBO(out.reconstruction - out.kl, out.reconstruction, out.kl)
 
 
@@ -88,8 +88,8 @@ def test_a_nan_before_any_step_blames_the_loss_formula_not_the_learning_rate(sma
     from vae_tutorial.train import TrainConfig, TrainingDiverged, train
 
     class KLDivOfMeanAndLogStd(VAE):
-        def loss(self, batch, kl_weight=1.0, free_bits=0.0):
-            out = super().loss(batch, kl_weight, free_bits)
+        def loss(self, batch, kl_weight=1.0, free_bits=0.0, importance_samples=1):
+            out = super().loss(batch, kl_weight, free_bits, importance_samples)
             _, mean, log_var = self(batch.x)
             kl = torch.nn.KLDivLoss(reduction="batchmean")(mean, 0.5 * log_var)  # NaN
             return NegativeELBO(out.reconstruction + kl, out.reconstruction, kl)

@@ -456,9 +456,9 @@ def test_a_denoising_vae_trains_on_corrupted_inputs_and_clean_targets_and_resume
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     class Spy(VAE):
-        def loss(self, batch, kl_weight=1.0, free_bits=0.0):  # type: ignore[override]
+        def loss(self, batch, kl_weight=1.0, free_bits=0.0, importance_samples=1):  # type: ignore[override]
             seen.append((batch.x, batch.target))
-            return super().loss(batch, kl_weight, free_bits)
+            return super().loss(batch, kl_weight, free_bits, importance_samples)
 
     torch.manual_seed(0)
     straight = Spy(SMALL)
@@ -603,3 +603,12 @@ def test_the_progress_bar_counts_images_of_the_whole_run(
     finished = _progress_bar(epochs=3, done=3, n_train=100, progress=False)
     assert finished.disable and finished.n == 300
     finished.close()
+
+
+def test_a_loss_override_without_importance_samples_gets_a_clear_error(small_mnist) -> None:
+    class OldStyle(VAE):
+        def loss(self, batch, kl_weight=1.0, free_bits=0.0):  # type: ignore[override]
+            return super().loss(batch, kl_weight, free_bits)
+
+    with pytest.raises(TypeError, match=r"OldStyle\.loss.*importance_samples=1"):
+        train(OldStyle(VAEConfig()), small_mnist, TrainConfig(epochs=1), progress=False, log=None)

@@ -20,6 +20,7 @@ global batch, and process 0 alone logs and writes the checkpoint.
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections.abc import Callable
@@ -386,6 +387,19 @@ def train_epoch(
     return EpochLosses(*(totals / len(batches.images)).tolist())
 
 
+def _check_loss_signature(model: VAE) -> None:
+    """Raise a clear error unless ``model.loss`` takes what :func:`train_epoch` passes it."""
+    try:
+        inspect.signature(model.loss).bind(None, 1.0, 0.0, 1)
+    except TypeError:
+        raise TypeError(
+            f"{type(model).__name__}.loss{inspect.signature(model.loss)} cannot be called as "
+            "loss(batch, kl_weight, free_bits, importance_samples), which is how train() calls "
+            "every model. Give it the parameter importance_samples=1 and pass it on to "
+            "super().loss(batch, kl_weight, free_bits, importance_samples)."
+        ) from None
+
+
 def _diagnose_batch(
     model: VAE, batch: Batch, optimizer: torch.optim.Optimizer, before_any_step: bool = False
 ) -> str:
@@ -623,8 +637,10 @@ def train(
         TrainingDiverged: the loss became NaN or infinite; training stops at once.
         CheckpointError: ``resume`` found a checkpoint of another model or another run.
         ValueError: several processes cannot share ``config.batch_size`` evenly.
+        TypeError: ``model.loss`` does not take ``importance_samples`` (an older override).
     """
     check_image_data(data)
+    _check_loss_signature(model)
     world = distributed.current()
     world.check_batch_size(config.batch_size, len(data.train_images))
     if not world.is_main:  # process 0 alone logs, shows the bar and writes the checkpoint
