@@ -85,6 +85,10 @@ def test_rerun_remakes_a_checkpoint_from_its_record(
     rerun(chained, tmp_path / "chain")
     remade = read_record(tmp_path / "chain" / "checkpoints" / "runs" / "cycle2.pt")
     assert [remade["final"][k] for k in same] == [chained["final"][k] for k in same]
+    # both records in one folder: the train and export they share run once, then the rest
+    rerun([record, chained], tmp_path / "family")
+    for name in ("tiny.pt", "runs/cycle2.pt"):
+        assert (tmp_path / "family" / "checkpoints" / name).exists()
 
 
 def test_commands_come_back_in_the_order_they_ran() -> None:

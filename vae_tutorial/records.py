@@ -12,6 +12,7 @@ import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,15 +95,19 @@ def recorded_commands(record: dict[str, Any]) -> list[str]:
     return commands + [repeat["command"] for repeat in record.get("evaluation_repeats", [])]
 
 
-def rerun(record: dict[str, Any], workdir: str | os.PathLike[str]) -> None:
+def rerun(
+    record: dict[str, Any] | Sequence[dict[str, Any]], workdir: str | os.PathLike[str]
+) -> None:
     """Run a record's commands again, in order, inside ``workdir``, printing their output.
 
     The paths in the commands are relative (``checkpoints/runs/...``), so everything is written
-    under ``workdir`` and the committed reference files are left alone.
+    under ``workdir`` and the committed reference files are left alone. Several records (models
+    continued from one run) share the folder: a command they have in common runs once.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    for command in recorded_commands(record):
+    records = [record] if isinstance(record, dict) else list(record)
+    for command in dict.fromkeys(c for r in records for c in recorded_commands(r)):
         argv = shlex.split(command)
         if argv[:3] != ["python", "-m", "vae_tutorial"]:
             raise ValueError(f"not a vae_tutorial command: {command!r}")
