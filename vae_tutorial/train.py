@@ -339,7 +339,7 @@ def train_epoch(
 ) -> EpochLosses:
     """One pass over ``batches``, one optimizer step per batch on the batch-averaged objective.
 
-    The model's ``loss(batch, kl_weight, free_bits, k)`` gives the objective to minimize (by
+    The model's ``loss(batch, kl_weight, free_bits, importance_samples)`` gives the objective (by
     default the negative ELBO); ``first_step`` counts the steps of earlier epochs, for the KL
     warm-up. Returns the epoch's average negative ELBO, reconstruction and KL terms and objective
     per example (nats), measured on each batch before its step. ``on_step(batch_size)`` runs
