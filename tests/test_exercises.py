@@ -330,6 +330,23 @@ def test_conv_side_check(capsys) -> None:
     _rejects(ex.check_conv_side, lambda n, k, s, p: n // s, "torch gives")
 
 
+def test_paired_difference_check(capsys) -> None:
+    def right(a, b):
+        d = a - b
+        return d.mean().item(), (d.std() / len(d) ** 0.5).item()
+
+    _accepts(ex.check_paired_difference, right, capsys)
+    _rejects(ex.check_paired_difference, lambda a, b: right(b, a), "wrong sign")
+    _rejects(ex.check_paired_difference,
+             lambda a, b: ((a - b).mean(), (a.var() / len(a) + b.var() / len(b)).sqrt()),
+             "unpaired")  # fmt: skip
+    _rejects(ex.check_paired_difference,
+             lambda a, b: ((a - b).mean(), (a - b).std() / len(a)), "sqrt\\(n\\)")
+    _rejects(ex.check_paired_difference,
+             lambda a, b: ((a - b).mean(), (a - b).std(correction=0) / len(a) ** 0.5), "n - 1")
+    _rejects(ex.check_paired_difference, lambda a, b: (a - b).mean(), "two numbers")
+
+
 def test_checks_catch_edge_case_failures() -> None:
     """Answers right on an ordinary batch but wrong at the edges: extreme log-variances, logits
     of +-100, a batch of one."""

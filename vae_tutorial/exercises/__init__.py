@@ -41,6 +41,7 @@ from .part4_variants import (
     check_free_bits_kl,
     check_kl_weight,
     check_negative_elbo,
+    check_paired_difference,
 )
 
 __all__ = [
@@ -66,4 +67,5 @@ __all__ = [
     "check_free_bits_kl",
     "check_class_posterior",
     "check_conv_side",
+    "check_paired_difference",
 ]

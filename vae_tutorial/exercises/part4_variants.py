@@ -16,6 +16,7 @@ __all__ = [
     "check_free_bits_kl",
     "check_class_posterior",
     "check_conv_side",
+    "check_paired_difference",
     "check_negative_elbo",
 ]
 
@@ -164,6 +165,48 @@ def check_conv_side(fn: Callable[[int, int, int, int], int]) -> None:
                 f"{got}.{hint}"
             )
     print("Correct: floor((n + 2p - k) / s) + 1, the side torch's Conv2d gives.")
+
+
+def check_paired_difference(
+    fn: Callable[[torch.Tensor, torch.Tensor], tuple[float, float]],
+) -> None:
+    """Exercise: ``fn(a, b)`` for two models' values on the same n digits is the mean difference
+    d = (1/n) sum_i (a_i - b_i) and its standard error sd(a - b) / sqrt(n), with the sample
+    standard deviation (n - 1 in its denominator)."""
+    g = torch.Generator().manual_seed(12)
+    n = 400
+    difficulty = 85 + 20 * torch.randn(n, generator=g, dtype=torch.float64)  # shared by both
+    a = difficulty + 0.5 * torch.randn(n, generator=g, dtype=torch.float64)
+    b = difficulty - 1.0 + 0.5 * torch.randn(n, generator=g, dtype=torch.float64)
+    d = a - b
+    want_mean, want_se = d.mean().item(), (d.std() / math.sqrt(n)).item()
+    got = fn(a.clone(), b.clone())
+    if not isinstance(got, tuple | list) or len(got) != 2:
+        raise ExerciseError(f"Return two numbers (mean, standard_error), got {got!r}.")
+    try:
+        mean, se = float(got[0]), float(got[1])
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ExerciseError(f"Return two numbers (floats or 0-d tensors): {error}") from None
+    if math.isclose(mean, -want_mean, rel_tol=1e-6):
+        raise ExerciseError("The mean has the wrong sign: the difference is a - b, not b - a.")
+    if not math.isclose(mean, want_mean, rel_tol=1e-6):
+        raise ExerciseError(f"Mean difference: expected {want_mean:.4f}, got {mean:.4f}.")
+    unpaired = math.sqrt((a.var() / n + b.var() / n).item())
+    if math.isclose(se, unpaired, rel_tol=1e-3):
+        raise ExerciseError(
+            "That is the unpaired error, sqrt(var(a)/n + var(b)/n): it treats the two models as "
+            "independent samples. Pair them: the standard error of the differences a_i - b_i."
+        )
+    if math.isclose(se, d.std().item() / n, rel_tol=1e-3):
+        raise ExerciseError("Divide the standard deviation by sqrt(n), not by n.")
+    if math.isclose(se, (d.std(correction=0) / math.sqrt(n)).item(), rel_tol=1e-6):
+        raise ExerciseError("Use the sample standard deviation, with n - 1 in its denominator.")
+    if not math.isclose(se, want_se, rel_tol=1e-6):
+        raise ExerciseError(f"Standard error: expected {want_se:.4f}, got {se:.4f}.")
+    print(
+        f"Correct: on these {n} paired values the difference is {want_mean:.2f} ± {want_se:.3f}; "
+        f"treated as independent, its error would have been ±{unpaired:.2f}."
+    )
 
 
 def check_negative_elbo(fn: Callable[..., torch.Tensor]) -> None:
