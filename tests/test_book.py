@@ -123,3 +123,31 @@ def test_citations_exist_in_the_bibliography() -> None:
         for k in group.split(",")
     }
     assert cited and cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
+
+
+def _package_sources() -> list[str]:
+    """Every package module's text, also with 4 and 8 leading spaces removed (a method's source
+    as ``show_source`` dedents it)."""
+    texts = []
+    for path in sorted((ROOT / "vae_tutorial").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for indent in (0, 4, 8):
+            texts.append("\n".join(line.removeprefix(" " * indent) for line in lines))
+    return texts
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_shown_source_is_the_package_source_now(notebook: Path) -> None:
+    """A show_source output was made from today's package: re-execute a chapter after changing
+    code it shows."""
+    sources = _package_sources()
+    for i, cell in enumerate(_cells(notebook)):
+        if cell["cell_type"] != "code" or "show_source" not in _source(cell):
+            continue
+        for output in cell["outputs"]:
+            shown = "".join(output.get("data", {}).get("text/markdown", ""))
+            for block in re.findall(r"```python\n(.*?)```", shown, re.DOTALL):
+                assert any(block.strip("\n") in text for text in sources), (
+                    f"{notebook.name}, cell {i}: the source it shows is no longer the package's; "
+                    "re-execute the chapter"
+                )
