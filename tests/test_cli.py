@@ -158,6 +158,29 @@ def test_bad_arguments_get_clear_errors(
     assert message in capsys.readouterr().err
 
 
+def test_resuming_a_first_run_that_wrote_no_record_keeps_its_chain(tmp_path: Path) -> None:
+    """A first command interrupted after a checkpoint but before its record (Ctrl-C, a kill): the
+    resumed run's record starts again from --init-from, with the command that makes it in one go
+    and the minutes of all its epochs."""
+    common = ["--latent-dim", "2", "--hidden-dims", "32", "--batch-size", "256", "--no-progress"]
+    parent, child = tmp_path / "parent.pt", tmp_path / "runs" / "child.pt"
+    assert _run("train", "--epochs", "1", "--out", str(parent), *common,
+                env_data=tmp_path).returncode == 0  # fmt: skip
+    cycle = ["train", "--epochs", "2", "--lr", "3e-4", "--init-from", str(parent), "--out"]
+    first = _run(*cycle, str(child), *common, env_data=tmp_path)
+    assert first.returncode == 0, first.stderr
+    complete = json.loads(child.with_suffix(".json").read_text())
+    child.with_suffix(".json").unlink()  # as if interrupted before the record was written
+    resumed = _run(*cycle, str(child), "--resume", *common, env_data=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    record = json.loads(child.with_suffix(".json").read_text())
+    assert record["commands"] == complete["commands"]  # the parent's, then this one's
+    assert "--resume" not in record["commands"][-1]
+    assert record["initialized_from"] == complete["initialized_from"]
+    assert record["epochs"] == 2
+    assert record["minutes"] == pytest.approx(sum(record["history"]["seconds"]) / 60, abs=0.01)
+
+
 def test_resume_without_a_checkpoint_is_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
