@@ -8,10 +8,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from vae_tutorial.conv import (
+    ChannelsLastLinear,
     ResidualBlock,
     SubPixelConvTranspose2d,
     conv_side,
     conv_transpose_side,
+    to_maps,
+    to_rows,
 )
 from vae_tutorial.data import Batch
 from vae_tutorial.losses import gaussian_kl
@@ -59,6 +62,18 @@ def test_sub_pixel_refuses_an_output_size_it_cannot_give() -> None:
         SubPixelConvTranspose2d(3, 1)(maps, output_size=[15, 15])
 
 
+def test_channels_last_rows_are_the_plain_layers_maps_without_a_copy() -> None:
+    torch.manual_seed(0)
+    layer, z = ChannelsLastLinear(5, (8, 7, 7)), torch.randn(3, 5)
+    plain = F.linear(z, layer.weight, layer.bias).reshape(3, 8, 7, 7)  # (c, h, w) order
+    maps = to_maps(layer(z), (8, 7, 7))
+    assert maps.shape == (3, 8, 7, 7) and maps.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(maps, plain, atol=1e-6)
+    rows = to_rows(maps)
+    assert rows.shape == (3, 392) and rows.data_ptr() == maps.data_ptr()  # a view, not a copy
+    assert torch.equal(to_maps(rows, (8, 7, 7)), maps)
+
+
 def test_every_layer_has_the_shape_the_design_says() -> None:
     model = VAE(CONV)
     shapes = []
@@ -104,7 +119,8 @@ def test_the_loss_is_the_negative_elbo_by_hand() -> None:
     h = F.relu(model.encoder.convs[2](F.relu(model.encoder.convs[0](image)))).flatten(1)
     mean, log_var = model.to_mean(h), model.to_log_var(h)
     z = mean + torch.exp(0.5 * log_var) * torch.randn(2, 3)
-    maps = F.relu(model.decoder.to_maps[0](z)).reshape(2, 8, 7, 7)
+    first = model.decoder.to_maps[0]  # the plain linear layer of its parameters
+    maps = F.relu(F.linear(z, first.weight, first.bias)).reshape(2, 8, 7, 7)
     logits = model.to_logits.deconv(F.relu(model.decoder.deconvs[0](maps))).reshape(2, 784)
     rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / 2
     kl = gaussian_kl(mean, log_var).mean()

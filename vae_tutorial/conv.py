@@ -35,6 +35,7 @@ __all__ = [
     "conv_transpose_side",
     "check_channels",
     "ConvEncoder",
+    "ChannelsLastLinear",
     "ConvDecoder",
     "ConvLogits",
     "ResidualBlock",
@@ -139,8 +140,39 @@ class ConvEncoder(nn.Module):
         return self.convs(image).reshape(*lead, -1)
 
 
+class ChannelsLastLinear(nn.Linear):
+    """``nn.Linear(in_features, c * s * s)`` whose output rows list the maps ``(c, s, s)`` in
+    channels-last order, ``(s, s, c)``: ``.view(-1, s, s, c).permute(0, 3, 1, 2)`` is then a
+    channels-last tensor of maps with no copy. Its parameters are those of the plain layer, in the
+    plain layer's order (checkpoints load unchanged); only the product's rows are permuted."""
+
+    def __init__(self, in_features: int, maps: tuple[int, int, int]) -> None:
+        super().__init__(in_features, math.prod(maps))
+        self.maps = maps
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        c, s, t = self.maps
+        weight = self.weight.view(c, s * t, -1).transpose(0, 1).reshape(c * s * t, -1)
+        return F.linear(input, weight, self.bias.view(c, s * t).t().reshape(-1))
+
+
+def to_rows(maps: torch.Tensor) -> torch.Tensor:
+    """Maps ``(N, c, s, t)`` -> rows ``(N, s * t * c)`` in channels-last order: no copy when the
+    maps are channels-last, as every map of the decoder is."""
+    return maps.permute(0, 2, 3, 1).reshape(len(maps), -1)
+
+
+def to_maps(rows: torch.Tensor, maps: tuple[int, int, int]) -> torch.Tensor:
+    """Rows ``(..., s * t * c)`` in channels-last order -> maps ``(N, c, s, t)``, channels-last,
+    with no copy (the inverse of :func:`to_rows`)."""
+    c, s, t = maps
+    return rows.reshape(-1, s, t, c).permute(0, 3, 1, 2)
+
+
 class ConvDecoder(nn.Module):
-    """``(..., d + K)`` codes -> ``(..., channels[0] * side/2 * side/2)`` feature rows.
+    """``(..., d + K)`` codes -> ``(..., channels[0] * side/2 * side/2)`` feature rows, each the
+    maps of the last stage in channels-last order (:func:`to_rows`), which :class:`ConvLogits`
+    reads.
 
     ``residual_blocks`` :class:`ResidualBlock`s follow the first maps and each transposed
     convolution, mirroring the encoder."""
@@ -156,7 +188,7 @@ class ConvDecoder(nn.Module):
         super().__init__()
         sides = check_channels(channels, input_dim)
         self.first = (channels[-1], sides[-1], sides[-1])
-        self.to_maps = nn.Sequential(nn.Linear(in_features, math.prod(self.first)), activation())
+        self.to_maps = nn.Sequential(ChannelsLastLinear(in_features, self.first), activation())
         layers: list[nn.Module] = _blocks(residual_blocks, channels[-1], activation)
         for c_in, c_out in zip(channels[::-1], channels[::-1][1:], strict=False):
             layers += [nn.ConvTranspose2d(c_in, c_out, KERNEL, STRIDE, PADDING), activation()]
@@ -164,11 +196,11 @@ class ConvDecoder(nn.Module):
         self.deconvs = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        maps = self.to_maps(z.reshape(-1, z.shape[-1])).reshape(-1, *self.first)
-        # channels-last ("NHWC") maps: about 2.5x less CPU time for the transposed convolution on
-        # a CPU (benchmarks/README.md, "The convolutional decoder"); the same numbers up to rounding
-        maps = maps.contiguous(memory_format=torch.channels_last)
-        return self.deconvs(maps).reshape(*z.shape[:-1], -1)
+        # channels-last ("NHWC") maps throughout: about 2.5x less CPU time for the transposed
+        # convolution on a CPU, and no copy between the layers (benchmarks/README.md, "The
+        # convolutional decoder"); the same numbers as NCHW up to rounding
+        maps = to_maps(self.to_maps(z.reshape(-1, z.shape[-1])), self.first)
+        return to_rows(self.deconvs(maps)).reshape(*z.shape[:-1], -1)
 
 
 class SubPixelConvTranspose2d(nn.ConvTranspose2d):
@@ -196,8 +228,8 @@ class SubPixelConvTranspose2d(nn.ConvTranspose2d):
 
 
 class ConvLogits(nn.Module):
-    """The output layer: feature rows ``(..., c1 * s * s)`` -> a transposed convolution to one
-    map of logits, returned as ``(..., (2s)²)`` rows."""
+    """The output layer: feature rows ``(..., c1 * s * s)``, channels-last (:func:`to_rows`) -> a
+    transposed convolution to one map of logits, returned as ``(..., (2s)²)`` rows."""
 
     def __init__(self, channels: tuple[int, ...], input_dim: int) -> None:
         super().__init__()
@@ -209,8 +241,7 @@ class ConvLogits(nn.Module):
         return self.deconv.weight
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        maps = features.reshape(-1, *self.maps)
-        return self.deconv(maps).reshape(*features.shape[:-1], -1)
+        return self.deconv(to_maps(features, self.maps)).reshape(*features.shape[:-1], -1)
 
 
 @functools.cache
