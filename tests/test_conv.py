@@ -13,8 +13,8 @@ from vae_tutorial.conv import (
     SubPixelConvTranspose2d,
     conv_side,
     conv_transpose_side,
-    to_maps,
-    to_rows,
+    maps_to_rows,
+    rows_to_maps,
 )
 from vae_tutorial.data import Batch
 from vae_tutorial.losses import gaussian_kl
@@ -66,12 +66,12 @@ def test_channels_last_rows_are_the_plain_layers_maps_without_a_copy() -> None:
     torch.manual_seed(0)
     layer, z = ChannelsLastLinear(5, (8, 7, 7)), torch.randn(3, 5)
     plain = F.linear(z, layer.weight, layer.bias).reshape(3, 8, 7, 7)  # (c, h, w) order
-    maps = to_maps(layer(z), (8, 7, 7))
+    maps = rows_to_maps(layer(z), (8, 7, 7))
     assert maps.shape == (3, 8, 7, 7) and maps.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(maps, plain, atol=1e-6)
-    rows = to_rows(maps)
+    rows = maps_to_rows(maps)
     assert rows.shape == (3, 392) and rows.data_ptr() == maps.data_ptr()  # a view, not a copy
-    assert torch.equal(to_maps(rows, (8, 7, 7)), maps)
+    assert torch.equal(rows_to_maps(rows, (8, 7, 7)), maps)
 
 
 def test_every_layer_has_the_shape_the_design_says() -> None:

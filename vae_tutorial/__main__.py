@@ -110,7 +110,7 @@ def cmd_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
     """``train``, in one process or in each of the processes torchrun started (then with
     DistributedDataParallel; process 0 alone prints, writes the checkpoint and its record)."""
     launched = distributed.environment()  # torchrun's WORLD_SIZE processes, or this one alone
-    keep_freed_memory()  # each step reuses the last step's pages: up to 1.8x faster on a CPU
+    keep_freed_memory()  # each step reuses the last step's pages (benchmarks/allocator.py)
     try:
         launched.check_batch_size(args.batch_size)
     except ValueError as err:
@@ -133,8 +133,8 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     world, device = _join(parser, args.device, args.batch_size, data)
     seed_everything(args.seed)  # the same seed in every process: they draw the same batches
     model = build_model(model_config).to(device)
-    interrupted_first = args.resume and not read_record(args.out)  # it wrote no record
     record = _record_so_far(parser, args, model)
+    interrupted_first = args.resume and "epochs" not in record  # its first command wrote none
     objective = train_config.objective
     print(
         f"Training a {model_config.describe()} "

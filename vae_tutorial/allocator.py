@@ -3,9 +3,10 @@
 glibc's ``malloc`` serves a block larger than its mmap threshold (at most 32 MB) with a fresh
 ``mmap`` and returns it to the kernel on ``free``. A training step of the convolutional VAE on
 ``-L_50`` allocates activations of 6,400 rows x 6,272 features (160 MB) and frees them again, so
-every step faults in about half a million zeroed pages: on the 2-core development machine a third
-of the process's CPU time went to the kernel, and a step took 1.8 s instead of 1.0 s
-(``benchmarks/allocator.py``). :func:`keep_freed_memory` sets two of ``mallopt``'s parameters:
+every step faults in about a quarter of a million zeroed pages: in chapter 12's run on the 2-core
+development machine a third of the process's CPU time went to the kernel, and in
+``benchmarks/allocator.py`` a step took 1.32 s instead of 0.80 s. :func:`keep_freed_memory`
+sets two of ``mallopt``'s parameters:
 ``M_MMAP_MAX = 0`` (no block comes from ``mmap``: all come from the heap) and a trim threshold of
 2 GB, the largest ``mallopt`` takes (the heap is handed back only when more than 2 GB of it lies
 free at its top). Nothing else changes: the same computation, the

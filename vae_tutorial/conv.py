@@ -156,23 +156,23 @@ class ChannelsLastLinear(nn.Linear):
         return F.linear(input, weight, self.bias.view(c, s * t).t().reshape(-1))
 
 
-def to_rows(maps: torch.Tensor) -> torch.Tensor:
+def maps_to_rows(maps: torch.Tensor) -> torch.Tensor:
     """Maps ``(N, c, s, t)`` -> rows ``(N, s * t * c)`` in channels-last order: no copy when the
     maps are channels-last, as every map of the decoder is."""
     return maps.permute(0, 2, 3, 1).reshape(len(maps), -1)
 
 
-def to_maps(rows: torch.Tensor, maps: tuple[int, int, int]) -> torch.Tensor:
+def rows_to_maps(rows: torch.Tensor, maps: tuple[int, int, int]) -> torch.Tensor:
     """Rows ``(..., s * t * c)`` in channels-last order -> maps ``(N, c, s, t)``, channels-last,
-    with no copy (the inverse of :func:`to_rows`)."""
+    with no copy (the inverse of :func:`maps_to_rows`)."""
     c, s, t = maps
     return rows.reshape(-1, s, t, c).permute(0, 3, 1, 2)
 
 
 class ConvDecoder(nn.Module):
     """``(..., d + K)`` codes -> ``(..., channels[0] * side/2 * side/2)`` feature rows, each the
-    maps of the last stage in channels-last order (:func:`to_rows`), which :class:`ConvLogits`
-    reads.
+    maps of the last stage in channels-last order (:func:`maps_to_rows`), which
+    :class:`ConvLogits` reads.
 
     ``residual_blocks`` :class:`ResidualBlock`s follow the first maps and each transposed
     convolution, mirroring the encoder."""
@@ -199,8 +199,8 @@ class ConvDecoder(nn.Module):
         # channels-last ("NHWC") maps throughout: about 2.5x less CPU time for the transposed
         # convolution on a CPU, and no copy between the layers (benchmarks/README.md, "The
         # convolutional decoder"); the same numbers as NCHW up to rounding
-        maps = to_maps(self.to_maps(z.reshape(-1, z.shape[-1])), self.first)
-        return to_rows(self.deconvs(maps)).reshape(*z.shape[:-1], -1)
+        maps = rows_to_maps(self.to_maps(z.reshape(-1, z.shape[-1])), self.first)
+        return maps_to_rows(self.deconvs(maps)).reshape(*z.shape[:-1], -1)
 
 
 class SubPixelConvTranspose2d(nn.ConvTranspose2d):
@@ -228,8 +228,9 @@ class SubPixelConvTranspose2d(nn.ConvTranspose2d):
 
 
 class ConvLogits(nn.Module):
-    """The output layer: feature rows ``(..., c1 * s * s)``, channels-last (:func:`to_rows`) -> a
-    transposed convolution to one map of logits, returned as ``(..., (2s)²)`` rows."""
+    """The output layer: feature rows ``(..., c1 * s * s)``, channels-last
+    (:func:`maps_to_rows`) -> a transposed convolution to one map of logits, returned as
+    ``(..., (2s)²)`` rows."""
 
     def __init__(self, channels: tuple[int, ...], input_dim: int) -> None:
         super().__init__()
@@ -241,7 +242,7 @@ class ConvLogits(nn.Module):
         return self.deconv.weight
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.deconv(to_maps(features, self.maps)).reshape(*features.shape[:-1], -1)
+        return self.deconv(rows_to_maps(features, self.maps)).reshape(*features.shape[:-1], -1)
 
 
 @functools.cache
