@@ -30,6 +30,7 @@ from vae_tutorial.train import (
     load_checkpoint,
     load_model,
     save_checkpoint,
+    save_model,
     train,
 )
 
@@ -612,3 +613,17 @@ def test_a_loss_override_without_importance_samples_gets_a_clear_error(small_mni
 
     with pytest.raises(TypeError, match=r"OldStyle\.loss.*importance_samples=1"):
         train(OldStyle(VAEConfig()), small_mnist, TrainConfig(epochs=1), progress=False, log=None)
+
+
+def test_save_model_writes_what_load_model_reads(tmp_path: Path) -> None:
+    """A model trained in a notebook, kept for later chapters: weights and config, no optimizer."""
+    model = VAE(VAEConfig(latent_dim=3, hidden_dims=(16, 8), activation="elu"))
+    path = save_model(model, tmp_path / "mine" / "my_vae.pt")
+    assert path == tmp_path / "mine" / "my_vae.pt"
+    assert "optimizer" not in load_checkpoint(path)
+    loaded = load_model(path)
+    assert loaded.config == model.config
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.state_dict().values(), loaded.state_dict().values(), strict=True)
+    )

@@ -60,6 +60,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "load_model",
+    "save_model",
     "reference_checkpoint",
 ]
 
@@ -239,6 +240,13 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def save_model(model: VAE, path: str | os.PathLike[str]) -> Path:
+    """Write ``model``'s configuration and weights (no optimizer state) where :func:`load_model`
+    reads them: a model you trained in a notebook, kept for later chapters. Returns the path."""
+    save_checkpoint(path, {"model_config": model.config.to_dict(), "model": model.state_dict()})
+    return Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
