@@ -13,7 +13,8 @@ from vae_tutorial.__main__ import main
 
 
 def _run(*args: str, env_data: Path) -> subprocess.CompletedProcess[str]:
-    env = {"VAE_TUTORIAL_DATA": str(env_data), "VAE_TUTORIAL_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    env = {"VAE_TUTORIAL_DATA": str(env_data), "VAE_TUTORIAL_OFFLINE": "1",
+           "VAE_TUTORIAL_FALLBACK": "1", "PATH": "/usr/bin:/bin"}  # fmt: skip
     return subprocess.run(
         [sys.executable, "-m", "vae_tutorial", *args],
         capture_output=True,
@@ -122,7 +123,7 @@ def test_train_resume_evaluate_sample_export(tmp_path: Path) -> None:
     [
         (
             ["train", "--latent-dim", "-3", "--out", "x.pt"],
-            "--latent-dim: must be a positive integer, got -3",
+            "--latent-dim: must be from 1 to 65,536",
         ),
         (["train", "--epochs", "ten", "--out", "x.pt"], "expected a positive integer, got 'ten'"),
         (["train", "--lr", "0", "--out", "x.pt"], "--lr: must be positive"),

@@ -97,7 +97,7 @@ def test_a_mixture_gives_each_image_one_of_its_corruptions():
     [
         ("blur:1", "unknown corruption 'blur:1'"),
         ("gaussian", "'gaussian' needs a level, for example gaussian:0.5"),
-        ("gaussian:-0.1", "sigma must be >= 0"),
+        ("gaussian:-0.1", "sigma must be a finite number >= 0"),
         ("salt_pepper:1.5", "rate must be in [0, 1]"),
         ("square:3.5", "integer from 1 to 28"),
         ("square:29", "integer from 1 to 28"),

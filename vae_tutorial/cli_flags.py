@@ -45,6 +45,21 @@ _nonnegative_int = _number(int, "an integer >= 0", ">= 0", lambda v: v >= 0)
 _nonnegative_float = _number(
     float, "a number >= 0", "a finite number >= 0", lambda v: 0 <= v < float("inf")
 )
+# torch seeds a generator with an unsigned 64-bit integer; Python's random with anything, numpy's
+# legacy seed below 2**32: one range, checked before any work, keeps every seed usable everywhere
+_seed = _number(
+    int, "an integer seed", "an integer with 0 <= seed < 2**63", lambda v: 0 <= v < 2**63
+)
+MAX_WIDTH = 65_536  # a hidden layer or channel count: 784 x 65,536 float32 weights are 205 MB
+MAX_SAMPLES = 100_000  # sample --n: a 100,000 x 784 float32 batch is 314 MB
+_width = _number(
+    int, "a positive integer",
+    f"from 1 to {MAX_WIDTH:,} (memory: a layer of 784 x N float32 weights is N x 3.1 kB)",
+    lambda v: 1 <= v <= MAX_WIDTH,
+)  # fmt: skip
+_sample_count = _number(int, "a positive integer", f"from 1 to {MAX_SAMPLES:,} (each sample is "
+                        "784 float32 pixels; more is a grid nobody can read)",
+                        lambda v: 1 <= v <= MAX_SAMPLES)  # fmt: skip
 
 
 def _corruption(text: str) -> Corruption:
@@ -78,7 +93,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="where to run",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (0 <= seed < 2**63)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
@@ -130,6 +145,13 @@ def _add_train_parser(sub: _SubParsers) -> None:
     _add_model_flags(t)
     _add_optimizer_flags(t)
     _add_objective_flags(t)
+    t.add_argument(
+        "--collective-timeout",
+        type=_positive_float,
+        default=None,
+        help="under torchrun: seconds a process waits for the others before the run stops with "
+        "the command that resumes it (default: 120 on CPUs, 600 on GPUs)",
+    )
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument(
         "--init-from",
@@ -144,7 +166,7 @@ def _add_train_parser(sub: _SubParsers) -> None:
 
 def _add_model_flags(t: argparse.ArgumentParser) -> None:
     """``train``'s model: latent dimension, architecture, hidden sizes, activation, conditional."""
-    t.add_argument("--latent-dim", type=_positive_int, default=20, help="dimension of z")
+    t.add_argument("--latent-dim", type=_width, default=20, help="dimension of z")
     t.add_argument(
         "--architecture",
         choices=list(ARCHITECTURES),
@@ -154,7 +176,7 @@ def _add_model_flags(t: argparse.ArgumentParser) -> None:
     )
     t.add_argument(
         "--hidden-dims",
-        type=_positive_int,
+        type=_width,
         nargs="+",
         default=None,
         help="encoder hidden sizes, the decoder mirrors them (default: 400); with "
@@ -270,13 +292,19 @@ def _add_evaluate_parser(sub: _SubParsers) -> None:
     e.add_argument("--batch-size", type=_positive_int, default=100, help="test digits per batch")
     e.add_argument(
         "--binarization-seed",
-        type=int,
+        type=_seed,
         default=TEST_BINARIZATION_SEED,
         help="seed of the one fixed Bernoulli draw of the test digits; any value other than the "
         "default, or a --seed other than 0, is recorded as a repeat, beside the main evaluation",
     )
     e.add_argument(
         "--no-record", action="store_true", help="don't write the results into the .json beside it"
+    )
+    e.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the record's evaluation even with a less thorough one (fewer test digits, "
+        "or not every k it has); never one on full MNIST with one on the offline fallback",
     )
     _add_common(e)
 
@@ -285,9 +313,9 @@ def _add_sample_parser(sub: _SubParsers) -> None:
     """``sample``: the checkpoint, how many samples, the PNG, the seed, means or draws."""
     s = _subcommand(sub, "sample", "decode samples from the prior into a PNG grid")
     s.add_argument("checkpoint", type=Path, help="checkpoint to sample from")
-    s.add_argument("--n", type=_positive_int, default=64, help="number of samples")
+    s.add_argument("--n", type=_sample_count, default=64, help="number of samples")
     s.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG file to write")
-    s.add_argument("--seed", type=int, default=0, help="random seed")
+    s.add_argument("--seed", type=_seed, default=0, help="random seed (0 <= seed < 2**63)")
     s.add_argument(
         "--draws",
         action="store_true",

@@ -16,6 +16,7 @@ A :class:`Corruption` names one of these with its level; it is what a training r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -136,8 +137,10 @@ class Corruption:
             object.__setattr__(self, "level", int(self.level))
         elif self.kind == "salt_pepper" and not 0 <= self.level <= 1:
             raise ValueError(f"the salt-and-pepper rate must be in [0, 1], got {self.level!r}")
-        elif self.kind == "gaussian" and not self.level >= 0:
-            raise ValueError(f"the Gaussian noise level sigma must be >= 0, got {self.level!r}")
+        elif self.kind == "gaussian" and not 0 <= self.level < math.inf:
+            raise ValueError(
+                f"the Gaussian noise level sigma must be a finite number >= 0, got {self.level!r}"
+            )
 
     @classmethod
     def parse(cls, text: str) -> Corruption:

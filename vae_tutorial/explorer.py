@@ -38,11 +38,9 @@ def export_decoder(model: VAE) -> list[dict[str, Any]]:
     """The decoder z -> hidden layers -> 784 logits as a list of layers, each
     ``{"in", "out", "weight", "bias", "activation"}`` with float16 base64 weights ``(out, in)``.
     The last layer's activation is ``"sigmoid"``: the export outputs pixel probabilities."""
-    if model.config.activation not in JS_ACTIVATIONS:
-        raise ValueError(
-            f"the explorer's JavaScript knows {JS_ACTIVATIONS}, not {model.config.activation!r}"
-        )
+    _check_exportable(model)
     linears = [m for m in model.decoder if isinstance(m, nn.Linear)] + [model.to_logits]
+    _check_weights(linears)
     return [
         {
             "in": layer.in_features,
@@ -53,6 +51,42 @@ def export_decoder(model: VAE) -> list[dict[str, Any]]:
         }
         for k, layer in enumerate(linears)
     ]
+
+
+def _check_exportable(model: VAE) -> None:
+    """Only what the JavaScript computes: an unconditional MLP decoder, z -> logits, with an
+    activation it knows. Anything else would be drawn wrong, so it is refused by name."""
+    c = model.config
+    reasons = []
+    if c.n_classes:
+        reasons.append(f"it is conditional (its decoder also reads a label y among {c.n_classes})")
+    if c.architecture != "mlp":
+        reasons.append(f"its decoder is {c.architecture}, and the page runs linear layers only")
+    if getattr(c, "autoregressive", False):
+        reasons.append("its decoder is autoregressive (each pixel also reads earlier pixels)")
+    if type(model).decode is not VAE.decode:
+        reasons.append(f"{type(model).__name__} overrides decode, which the page cannot follow")
+    if c.activation not in JS_ACTIVATIONS:
+        reasons.append(f"its activation {c.activation!r} is not one of {JS_ACTIVATIONS}")
+    if reasons:
+        raise ValueError(
+            f"the no-kernel explorer cannot draw this {c.describe()}: {'; '.join(reasons)}. Use "
+            "the ipywidgets explorers (vae_tutorial.widgets) with a kernel instead."
+        )
+
+
+def _check_weights(linears: list[nn.Linear]) -> None:
+    """Finite weights that float16 can hold (|w| <= 65504), or the page would decode garbage."""
+    for k, layer in enumerate(linears):
+        for name, tensor in (("weight", layer.weight), ("bias", layer.bias)):
+            values = tensor.detach()
+            if not torch.isfinite(values).all():
+                raise ValueError(f"decoder layer {k}'s {name} holds NaN or infinite values")
+            if values.abs().max() > torch.finfo(torch.float16).max:
+                raise ValueError(
+                    f"decoder layer {k}'s {name} reaches {values.abs().max().item():.3g}, beyond "
+                    "float16's 65504: the exported page would decode infinities"
+                )
 
 
 def _read_halfs(text: str, shape: tuple[int, ...]) -> torch.Tensor:
@@ -97,6 +131,13 @@ def explorer_html(
     """
     if model.config.latent_dim != 2:
         raise ValueError(f"the explorer's pad is 2-D; this model has d = {model.config.latent_dim}")
+    if means.dim() != 2 or means.shape[1] != 2 or len(means) != len(labels):
+        raise ValueError(
+            f"means must be (N, 2) with one label each; got means {tuple(means.shape)} and "
+            f"labels {tuple(labels.shape)}"
+        )
+    if not torch.isfinite(means).all():
+        raise ValueError("means holds NaN or infinite values: the dots could not be drawn")
     chosen = torch.randperm(len(means), generator=torch.Generator().manual_seed(seed))[:n_points]
     spec = {
         "layers": export_decoder(model),

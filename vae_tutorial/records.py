@@ -12,12 +12,15 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "RecordError",
     "record_path",
+    "check_record_writable",
     "read_record",
     "write_record",
     "format_command",
@@ -32,18 +35,65 @@ def record_path(checkpoint: str | os.PathLike[str]) -> Path:
     return Path(checkpoint).with_suffix(".json")
 
 
+class RecordError(ValueError):
+    """A record cannot be read, or would be written as invalid JSON or into a read-only folder."""
+
+
 def read_record(checkpoint: str | os.PathLike[str]) -> dict[str, Any]:
-    """The record beside ``checkpoint``, or an empty one if there is none."""
+    """The record beside ``checkpoint``, or an empty one if there is none.
+
+    Raises:
+        RecordError: the file is not a JSON object (truncated, hand-edited, another program's).
+    """
     path = record_path(checkpoint)
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RecordError(
+            f"the record {path} is not valid JSON ({err}). Nothing was changed. Restore it "
+            f"(for a committed one: git checkout -- {path}) or move it away to start a new one."
+        ) from None
+    if not isinstance(record, dict):
+        raise RecordError(
+            f"the record {path} holds a JSON {type(record).__name__}, not an object. Nothing was "
+            "changed. Restore it or move it away to start a new one."
+        )
+    return record
+
+
+def check_record_writable(checkpoint: str | os.PathLike[str]) -> Path:
+    """Insist that the record beside ``checkpoint`` can be written, before any work is done."""
+    path = record_path(checkpoint)
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.check-"):
+            pass
+    except OSError as err:
+        raise RecordError(
+            f"cannot write the record {path}: {err.strerror or err}. Nothing was run. Make the "
+            "folder writable, or pass --no-record to print the results only."
+        ) from None
+    return path
 
 
 def write_record(checkpoint: str | os.PathLike[str], record: dict[str, Any]) -> Path:
-    """Write the record beside ``checkpoint`` atomically (temporary file, then ``os.replace``)."""
+    """Write the record beside ``checkpoint`` atomically (temporary file, then ``os.replace``),
+    as strict JSON: a NaN or an infinity is refused, and the old record kept."""
     path = record_path(checkpoint)
+    try:
+        text = json.dumps(record, indent=2, allow_nan=False) + "\n"
+    except ValueError:
+        raise RecordError(
+            f"the record for {path} holds a NaN or an infinite number, which JSON cannot store; "
+            "it was not written (the old record, if any, is unchanged)."
+        ) from None
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -20,6 +20,7 @@ global batch, and process 0 alone logs and writes the checkpoint.
 
 from __future__ import annotations
 
+import errno
 import inspect
 import os
 import time
@@ -238,6 +239,14 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
     try:
         torch.save({"format": FORMAT, **state}, tmp)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:  # torch reports a full disk as "unexpected pos"
+        full = getattr(err, "errno", None) == errno.ENOSPC or "unexpected pos" in str(err)
+        if not full:
+            raise
+        raise CheckpointError(
+            f"no space left on the device writing {path}. The previous checkpoint there, if "
+            "any, is intact. Free some space, then continue with --resume."
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -259,14 +268,21 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - truncated, not a torch file, or holds code objects
+        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
         raise CheckpointError(
-            f"{path} is not a readable vae_tutorial checkpoint "
-            f"({type(err).__name__}: {str(err)[:200]}). "
-            "It may be truncated or from another program; retrain or restore it."
-        ) from err
+            f"{path} is not a readable vae_tutorial checkpoint ({type(err).__name__}"
+            f"{': ' + first if first and 'weights_only' not in first else ''}). It may be "
+            "truncated or from another program; retrain it or restore it from its source."
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is not a vae_tutorial checkpoint (expected format {FORMAT!r})."
+        )
+    missing = [key for key in ("model_config", "model") if not isinstance(state.get(key), dict)]
+    if missing:
+        raise CheckpointError(
+            f"{path} is damaged: it has no {' or '.join(missing)} entry a vae_tutorial checkpoint "
+            "holds. Retrain it or restore it from its source."
         )
     return state
 
@@ -280,14 +296,29 @@ def load_model(
 
     A checkpoint from before ``n_classes`` existed holds an unconditional VAE (the default)."""
     state = load_checkpoint(path)
-    stored = VAEConfig(**state["model_config"])
+    try:
+        stored = VAEConfig(**state["model_config"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(
+            f"{path} holds a model configuration this package cannot build ({err}). It may come "
+            "from a newer version of vae_tutorial; update the package, or retrain it."
+        ) from None
     if config is not None and config != stored:
         raise CheckpointError(
             f"{path} holds a different model: the checkpoint is {stored.describe()} ({stored}), "
             f"the requested model is {config.describe()} ({config})."
         )
     model = build_model(stored)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError) as err:
+        problems = str(err).count("\n\t")
+        raise CheckpointError(
+            f"{path}: its weights do not fit the {stored.describe()} its configuration describes "
+            f"({problems or 'some'} mismatched or missing tensors, first: "
+            f"{str(err).split(chr(9))[-1 if problems == 1 else 1].strip()[:160]}). "
+            "The file was changed or damaged; retrain it or restore it from its source."
+        ) from None
     return model.to(device)
 
 
@@ -376,11 +407,17 @@ def train_epoch(
         parts = world.sum(parts * len(mine))  # summed over the whole batch
         if not torch.isfinite(parts[3]):
             loss, rec, kl = (parts[[3, 1, 2]] / len(batch)).tolist()
+            if torch.isfinite(parts[0]):  # the ELBO is fine: the objective's knobs overflowed it
+                cause = (
+                    f"the objective overflows while the negative ELBO is finite: the KL weight "
+                    f"{kl_weight:g} (--beta) times the KL is too large for float32 (about 3.4e38);"
+                    " use a smaller beta"
+                )
+            else:
+                cause = _diagnose_batch(model, mine, optimizer, first_step + step == 0)
             raise TrainingDiverged(
                 f"batch {step + 1}: the loss became {loss} "
-                f"(reconstruction {rec:.4g}, KL {kl:.4g}). "
-                f"Likely cause: "
-                f"{_diagnose_batch(model, mine, optimizer, first_step + step == 0)}."
+                f"(reconstruction {rec:.4g}, KL {kl:.4g}). Likely cause: {cause}."
             )
         optimizer.zero_grad(set_to_none=True)
         # DDP averages the processes' gradients; weighting each by its share of the batch makes

@@ -26,20 +26,84 @@ from vae_tutorial.denoising import Denoiser, psnr
 from vae_tutorial.latent import decode_means, encode_means, interpolate, principal_directions
 from vae_tutorial.model import VAE
 
-__all__ = ["digit_png", "LatentSliders", "InterpolationExplorer", "DenoisingExplorer"]
+__all__ = [
+    "digit_png",
+    "unit_images",
+    "LatentSliders",
+    "InterpolationExplorer",
+    "DenoisingExplorer",
+]
 
 KERNEL_NOTE = "(an ipywidgets explorer: it needs a running Python kernel, e.g. in Colab)"
+
+
+def _check_scale(scale: int) -> int:
+    if not isinstance(scale, int) or isinstance(scale, bool) or not 1 <= scale <= 64:
+        raise ValueError(f"scale is the size of a pixel in screen pixels, 1 to 64; got {scale!r}")
+    return scale
+
+
+def _check_model(model: object) -> VAE:
+    """The explorers decode z alone: any VAE whose decoder needs nothing else."""
+    if not isinstance(model, VAE):
+        raise TypeError(f"model must be a vae_tutorial VAE, got {type(model).__name__}")
+    if model.config.n_classes:
+        raise ValueError(
+            f"these explorers decode z alone, and this {model.config.describe()} also needs a "
+            "label y: explore it with fixed labels through model.decode(z, y) instead"
+        )
+    return model.eval()
+
+
+def unit_images(images: torch.Tensor) -> torch.Tensor:
+    """Images as float pixels in [0, 1]: uint8 (0-255) is divided by 255, floats are checked
+    to lie in [0, 1] already (dividing them again would draw blank digits)."""
+    if images.dtype == torch.uint8:
+        return images.float() / 255
+    if not images.is_floating_point():
+        raise TypeError(f"images must be uint8 (0-255) or float in [0, 1], got {images.dtype}")
+    if not torch.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+        raise ValueError(
+            "float images must hold pixel values in [0, 1]; these range over "
+            f"[{images.min().item():.3g}, {images.max().item():.3g}] (uint8 images: pass them as "
+            "they are, they are divided by 255 here)"
+        )
+    return images.float()
 
 
 def digit_png(probabilities: torch.Tensor, scale: int = 5) -> bytes:
     """PNG bytes of one digit: 784 pixel probabilities as ink (1 = black) on white paper,
     each pixel drawn as a ``scale`` x ``scale`` block (no blur from the browser's scaling)."""
+    _check_scale(scale)
     ink = probabilities.detach().reshape(28, 28).clamp(0, 1).cpu().numpy()
     gray = np.rint(255 * (1 - ink)).astype(np.uint8)
     gray = gray.repeat(scale, axis=0).repeat(scale, axis=1)
     buffer = io.BytesIO()
     Image.fromarray(gray, mode="L").save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+def _check_classifier(classifier: torch.nn.Module | None) -> torch.nn.Module | None:
+    """A digit classifier maps ``(N, 784)`` pixels to ``(N, 10)`` class scores; a VAE does not."""
+    if classifier is None:
+        return None
+    with torch.no_grad():
+        try:
+            device = next(classifier.parameters()).device
+            scores = classifier(torch.zeros(2, 784, device=device))
+        except Exception as err:  # noqa: BLE001 - anything that is not a classifier
+            raise TypeError(
+                f"classifier must map (N, 784) pixels to (N, 10) class scores; calling this "
+                f"{type(classifier).__name__} failed ({type(err).__name__}: {err})"
+            ) from None
+    if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (2, 10):
+        got = type(scores).__name__ if not isinstance(scores, torch.Tensor) else tuple(scores.shape)
+        raise TypeError(
+            f"classifier must map (N, 784) pixels to (N, 10) class scores; this "
+            f"{type(classifier).__name__} returns {got} (a VAE is not a classifier: use "
+            "vae_tutorial.digit_classifier)"
+        )
+    return classifier
 
 
 class _Explorer:
@@ -73,7 +137,7 @@ class LatentSliders(_Explorer):
         limit: float = 3.0,
         scale: int = 5,
     ) -> None:
-        self.model, self.scale = model.eval(), scale
+        self.model, self.scale = _check_model(model), _check_scale(scale)
         self.centre, self.directions, self.scales = centre.float(), directions.float(), scales
         self.sliders = [
             w.FloatSlider(
@@ -104,6 +168,15 @@ class LatentSliders(_Explorer):
         cls, model: VAE, means: torch.Tensor, k: int = 4, limit: float = 3.0, scale: int = 5
     ) -> LatentSliders:
         """One slider per top principal direction of ``means``, in standard deviations."""
+        d = _check_model(model).config.latent_dim
+        if means.dim() != 2 or means.shape[1] != d or len(means) < 2:
+            raise ValueError(
+                f"means must be this model's latent means, (N >= 2, {d}); got {tuple(means.shape)}"
+            )
+        if not torch.isfinite(means).all():
+            raise ValueError("means holds NaN or infinite values; encode the digits again")
+        if not 1 <= k <= d:
+            raise ValueError(f"k principal directions of a {d}-D code: 1 <= k <= {d}, got {k}")
         centre, directions, stds = principal_directions(means, k)
         names = [f"PC{j + 1} (sd)" for j in range(k)]
         return cls(model, centre, directions, stds, names, limit, scale)
@@ -114,7 +187,10 @@ class LatentSliders(_Explorer):
         return self.centre + (a * self.scales) @ self.directions
 
     def update(self, change: object = None) -> None:
-        """Decode the sliders' z (one decoder call) and show it."""
+        """Decode the sliders' z (one decoder call) and show it; a NaN value changes nothing."""
+        if not all(math.isfinite(s.value) for s in self.sliders):
+            self.readout.value = "invalid slider value (not a number): the digit is unchanged"
+            return
         z = self.z()
         self.image.value = digit_png(decode_means(self.model, z[None])[0], self.scale)
         shown = ", ".join(f"{v:.2f}" for v in z[:4].tolist()) + (", ..." if len(z) > 4 else "")
@@ -138,7 +214,8 @@ class InterpolationExplorer(_Explorer):
         end: tuple[int | str, int] = (7, 0),
         scale: int = 4,
     ) -> None:
-        self.model, self.images, self.labels, self.scale = model.eval(), images, labels, scale
+        self.model, self.labels = _check_model(model), labels
+        self.images, self.scale = unit_images(images), _check_scale(scale)
         classes: list[Any] = ["any", *range(10)]
         self.classes = [w.Dropdown(options=classes, value=c, layout=w.Layout(width="5.5em"))
                         for c in (start[0], end[0])]
@@ -174,13 +251,19 @@ class InterpolationExplorer(_Explorer):
         if cls == "any":
             return min(i, len(self.images) - 1)
         members = torch.nonzero(self.labels == cls).flatten()
+        if len(members) == 0:
+            raise LookupError(f"no test digit of class {cls} here")
         return int(members[min(i, len(members) - 1)])
 
     def _new_endpoints(self, change: object = None) -> None:
-        chosen = [self.test_index(0), self.test_index(1)]
+        try:
+            chosen = [self.test_index(0), self.test_index(1)]
+        except LookupError as err:
+            self.readout.value = f"{err}: choose another class"
+            return
         self.endpoints, _ = encode_means(self.model, self.images[chosen])
         for image, index in zip(self.endpoint_images, chosen, strict=True):
-            image.value = digit_png(self.images[index].float() / 255, self.scale)
+            image.value = digit_png(self.images[index], self.scale)
         self.update()
 
     def z(self) -> torch.Tensor:
@@ -189,6 +272,9 @@ class InterpolationExplorer(_Explorer):
 
     def update(self, change: object = None) -> None:
         """Decode z(t) (one decoder call) and show it with its norm."""
+        if not math.isfinite(self.t.value) or not hasattr(self, "endpoints"):
+            self.readout.value = "invalid t (not a number): the digit is unchanged"
+            return
         z = self.z()
         self.image.value = digit_png(decode_means(self.model, z[None])[0], 5)
         a, b = self.endpoints.norm(dim=1).tolist()
@@ -221,7 +307,8 @@ class DenoisingExplorer(_Explorer):
         index: int = 0,
         scale: int = 4,
     ) -> None:
-        self.images, self.methods, self.classifier = images, methods, classifier
+        self.images, self.methods = unit_images(images), methods
+        self.classifier = _check_classifier(classifier)
         self.kind = w.Dropdown(options=["gaussian", "salt_pepper", "square", "half"],
                                value="gaussian", description="corruption")
         self.level = w.FloatSlider(description="level", continuous_update=True)
@@ -235,7 +322,7 @@ class DenoisingExplorer(_Explorer):
         self.kind.observe(self._new_kind, names="value")
         self.level.observe(self.update, names="value")
         self.index.observe(self.update, names="value")
-        self.scale = scale
+        self.scale = _check_scale(scale)
         self.widget = w.VBox([
             w.HBox([self.kind, self.level, self.index]),
             w.HBox([w.VBox([self.panels[n], self.captions[n]],
@@ -268,8 +355,11 @@ class DenoisingExplorer(_Explorer):
         """Corrupt the chosen digit and show every denoiser's estimate (one call each)."""
         if self._configuring:
             return
+        if self.kind.value != "half" and not math.isfinite(self.level.value):
+            self.captions["clean"].value = "<b>clean</b><br>invalid level (not a number)"
+            return
         i = self.index.value
-        clean = self.images[i : i + 1].reshape(1, -1).float() / 255
+        clean = self.images[i : i + 1].reshape(1, -1)
         generator = torch.Generator().manual_seed(i)
         corrupted = self.corruption()(clean, generator)
         shown = {"clean": clean, **{n: f(corrupted.clone()) for n, f in self.methods.items()}}

@@ -26,9 +26,47 @@ def _sample_digits(seed: int = 0, n: int = 200) -> tuple[torch.Tensor, torch.Ten
 
 
 def _as_tensor(value: object, what: str) -> torch.Tensor:
+    if value is None:
+        raise ExerciseError(f"{what} returned None: did you forget the return statement?")
     if not isinstance(value, torch.Tensor):
         raise ExerciseError(f"{what} should return a torch.Tensor, got {type(value).__name__}.")
+    if not (value.is_floating_point() or value.dtype == torch.bool):
+        raise ExerciseError(
+            f"{what} returned an integer tensor ({value.dtype}); the answer has fractions: "
+            "compute it in floating point (for example with .float() on the inputs)."
+        )
     return value
+
+
+def _number(value: object, what: str) -> float:
+    """A plain number from a float, an int or a one-element tensor; anything else is a mistake
+    the message names (a forgotten return, a string)."""
+    if value is None:
+        raise ExerciseError(f"{what} returned None: did you forget the return statement?")
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.item())
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ExerciseError(
+            f"{what} should return a number, got {type(value).__name__} {value!r:.40}."
+        )
+    return float(value)
+
+
+def requires_function(check: Callable[..., None]) -> Callable[..., None]:
+    """Wrap an exercise check so that passing something other than a function (``None``, the
+    result of calling it) gets a message, not a bare ``TypeError`` from inside the check."""
+    import functools
+
+    @functools.wraps(check)
+    def checked(fn: object, *args: object, **kwargs: object) -> None:
+        if not callable(fn):
+            raise ExerciseError(
+                f"{check.__name__} takes your function itself, got {type(fn).__name__} "
+                f"{fn!r:.40}: pass the name without calling it, e.g. {check.__name__}(my_function)."
+            )
+        return check(fn, *args, **kwargs)
+
+    return checked
 
 
 def _close(got: torch.Tensor, want: torch.Tensor, rtol: float = 1e-5, atol: float = 1e-6) -> bool:

@@ -9,7 +9,14 @@ from functools import partial
 
 import torch
 
-from ._checking import ExerciseError, _as_tensor, _close, _main_then_edge_cases, _shape
+from ._checking import (
+    ExerciseError,
+    _as_tensor,
+    _close,
+    _main_then_edge_cases,
+    _number,
+    _shape,
+)
 
 __all__ = [
     "check_kl_weight",
@@ -32,26 +39,26 @@ def check_kl_weight(fn: Callable[[int, int, float, int], float]) -> None:
     for step, per_epoch, beta, warmup in cases:
         want = Objective(beta=beta, kl_warmup_epochs=warmup).kl_weight(step, per_epoch)
         try:
-            got = float(fn(step, per_epoch, beta, warmup))
+            got = _number(fn(step, per_epoch, beta, warmup), "your kl_weight")
         except ZeroDivisionError:
             raise ExerciseError(
                 f"ZeroDivisionError at step {step} with warm-up {warmup}: without warm-up T = 0, "
                 "so return beta before dividing by T (there is no division by zero steps)."
             ) from None
-        if math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12):
+        if math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-12):
             continue
         where = f"step {step}, {per_epoch} steps per epoch, beta {beta:g}, warm-up {warmup}"
-        if warmup == 0 and not math.isclose(got, beta, rel_tol=1e-9):
+        if warmup == 0 and not math.isclose(got, beta, rel_tol=1e-6):
             raise ExerciseError(
                 f"Without warm-up the weight is beta at every step: {where} gives {got:g}, "
                 f"expected {beta:g} (and no division by zero steps)."
             )
-        if warmup and step > warmup * per_epoch and got > beta * (1 + 1e-9):
+        if warmup and step > warmup * per_epoch and got > beta * (1 + 1e-6):
             raise ExerciseError(
                 f"After the warm-up the weight stays at beta: {where} gives {got:g} > {beta:g}. "
                 "Cap the ramp with min(1, t / T)."
             )
-        if warmup and math.isclose(got, step / (warmup * per_epoch), rel_tol=1e-9) and beta != 1:
+        if warmup and math.isclose(got, step / (warmup * per_epoch), rel_tol=1e-6) and beta != 1:
             raise ExerciseError(
                 f"The ramp goes from 0 to beta, not to 1: {where} gives {got:g}, expected {want:g}."
             )
@@ -60,7 +67,7 @@ def check_kl_weight(fn: Callable[[int, int, float, int], float]) -> None:
                 f"T counts optimizer steps, warmup_epochs * steps_per_epoch, not epochs: "
                 f"{where} gives {got:g}, expected {want:g}."
             )
-        if not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12):
+        if not math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-12):
             raise ExerciseError(
                 f"{where}: expected w = beta * min(1, t / T) = {want:g}, got {got:g}."
             )
