@@ -30,6 +30,19 @@ def _source(cell: dict) -> str:
     return "".join(cell["source"])
 
 
+def _tags(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_nbval_markers_are_tags_and_the_setup_input_is_collapsed(notebook: Path) -> None:
+    """A reader sees no test markers in the code, and the setup cell folded on the site."""
+    code = [c for c in _cells(notebook) if c["cell_type"] == "code"]
+    marked = [i for i, c in enumerate(code) if re.search(r"^\s*# NBVAL_", _source(c), re.M)]
+    assert not marked, f"{notebook.name}: code cells {marked} carry # NBVAL_ comments; use tags"
+    assert "hide-input" in _tags(code[0]), f"{notebook.name}: tag the setup cell hide-input"
+
+
 def test_there_are_chapters_and_they_are_numbered() -> None:
     assert NOTEBOOKS, "no notebooks in chapters/"
     assert all(re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", nb.name) for nb in NOTEBOOKS)
@@ -106,7 +119,7 @@ def test_solution_markers_are_balanced(notebook: Path) -> None:
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_checked_cells_exist(notebook: Path) -> None:
-    checked = [c for c in _cells(notebook) if _source(c).startswith("# NBVAL_CHECK_OUTPUT")]
+    checked = [c for c in _cells(notebook) if "nbval-check-output" in _tags(c)]
     assert checked, f"{notebook.name}: no cell is compared exactly under nbval"
     assert all(c["outputs"] for c in checked), (
         f"{notebook.name}: a checked cell has no output to compare"
@@ -151,3 +164,13 @@ def test_shown_source_is_the_package_source_now(notebook: Path) -> None:
                     f"{notebook.name}, cell {i}: the source it shows is no longer the package's; "
                     "re-execute the chapter"
                 )
+
+
+def test_no_chapter_retrains_the_judge() -> None:
+    """The digit classifier is one reference checkpoint (checkpoints/mnist_judge.pt)."""
+    for notebook in NOTEBOOKS:
+        code = "".join(_source(c) for c in _cells(notebook) if c["cell_type"] == "code")
+        assert "train_digit_classifier" not in code, f"{notebook.name} retrains the judge"
+    for notebook in NOTEBOOKS:
+        text = "".join(_source(c) for c in _cells(notebook))
+        assert "project started from" not in text, f"{notebook.name}: project history in the text"

@@ -223,3 +223,18 @@ def test_code_use_refuses_a_conditional_model() -> None:
     model = build_model(VAEConfig(latent_dim=3, hidden_dims=(16,), n_classes=10))
     with pytest.raises(ValueError, match="unconditional"):
         code_use(model, torch.zeros(2, 28, 28, dtype=torch.uint8))
+
+
+def test_a_traversal_varies_one_unit_and_holds_the_others() -> None:
+    from vae_tutorial.latent import decode_means, traversal
+    from vae_tutorial.model import VAE, VAEConfig
+
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(latent_dim=4, hidden_dims=(16,))).eval()
+    z = torch.tensor([0.5, -1.0, 0.2, 2.0])
+    values = torch.linspace(-3, 3, 5)
+    grid = traversal(model, z, [2, 0], values)
+    assert grid.shape == (2, 5, 784)
+    want = z.repeat(5, 1)
+    want[:, 0] = values
+    torch.testing.assert_close(grid[1], decode_means(model, want))

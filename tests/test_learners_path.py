@@ -25,6 +25,13 @@ def _tool(name: str):
 words = _tool("mainpath_words")
 
 
+def _checked(notebook: str) -> list[str]:
+    """Sources of the cells whose output nbval compares (tag ``nbval-check-output``)."""
+    cells = json.loads((CHAPTERS / notebook).read_text())["cells"]
+    return ["".join(c["source"]) for c in cells
+            if "nbval-check-output" in c["metadata"].get("tags", [])]  # fmt: skip
+
+
 def _code(notebook: str, *, hidden: bool | None = None) -> list[str]:
     """Code-cell sources of ``chapters/<notebook>``: all, only main-path (``hidden=False``) or
     only collapsed ones (``hidden=True``)."""
@@ -68,8 +75,7 @@ def test_chapter_5_writes_the_model_the_loss_and_the_loop() -> None:
 
 
 def test_chapter_5_checks_its_model_and_loop_against_the_package() -> None:
-    cells = _code("05_building_the_vae.ipynb")
-    checked = [c for c in cells if c.startswith("# NBVAL_CHECK_OUTPUT")]
+    checked = _checked("05_building_the_vae.ipynb")
     assert any("package_model.loss(x)" in c and "1e-6" in c for c in checked)
     assert any("history.train_loss" in c for c in checked), "train() reproduces the reader's fit"
 
@@ -97,3 +103,18 @@ def test_the_schematic_is_drawn_by_code_on_the_landing_page_and_in_chapter_5(tmp
     committed = Image.open(ROOT / "book" / "images" / "vae_schematic.png")
     redrawn = Image.open(_tool("draw_schematic").draw(tmp_path / "schematic.png"))
     assert committed.size == redrawn.size, "redraw it: python tools/draw_schematic.py"
+
+
+PARTS_III_IV = {"08": 2800, "09": 1800, "10": 2500, "11": 2000, "13": 2800}
+
+
+@pytest.mark.parametrize(("number", "limit"), PARTS_III_IV.items())
+def test_parts_three_and_four_tell_their_story_within_their_budget(number: str, limit: int):
+    (notebook,) = CHAPTERS.glob(f"{number}_*.ipynb")
+    n = words.file_words(notebook)
+    assert n <= limit, f"{notebook.name}: {n} main-path words, over {limit:,}"
+
+
+def test_chapter_10_shows_latent_traversals() -> None:
+    code = "\n".join(_code("10_beta_vae.ipynb"))
+    assert "traversal(" in code and "active_units" in code

@@ -161,3 +161,39 @@ def test_wrong_models_classifiers_means_and_scales_are_refused(model2: VAE, mode
     explorer = InterpolationExplorer(model5, images, labels, start=(0, 0), end=(0, 1))
     explorer.classes[1].value = 7
     assert "no test digit of class 7" in explorer.readout.value
+
+
+def test_the_judge_is_made_by_the_cli_saved_and_loaded(tmp_path, monkeypatch) -> None:
+    """One judge: `python -m vae_tutorial judge` trains, scores and records it; it loads back."""
+    import json
+
+    from vae_tutorial.__main__ import main
+    from vae_tutorial.digit_classifier import load_classifier
+
+    monkeypatch.setenv("VAE_TUTORIAL_FALLBACK", "1")
+    out = tmp_path / "judge.pt"
+    argv = ["judge", "--epochs", "1", "--out", str(out)]
+    monkeypatch.setattr("sys.argv", ["vae_tutorial", *argv])  # what the record's command copies
+    main(argv)
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["commands"] == [f"python -m vae_tutorial judge --epochs 1 --out {out}"]
+    assert 0.5 < record["evaluation"]["test_accuracy"] <= 1
+    assert 0 <= record["evaluation"]["noise_sure_share"] <= 1
+    judge = load_classifier(out)
+    assert judge(torch.zeros(3, 784)).shape == (3, 10)
+    with pytest.raises(ValueError, match="not a vae_tutorial digit classifier"):
+        torch.save({"format": "other"}, tmp_path / "x.pt")
+        load_classifier(tmp_path / "x.pt")
+
+
+def test_the_reference_judge_has_its_record() -> None:
+    import json
+    from pathlib import Path
+
+    from vae_tutorial.digit_classifier import load_classifier
+
+    path = Path(__file__).resolve().parent.parent / "checkpoints" / "mnist_judge.pt"
+    record = json.loads(path.with_suffix(".json").read_text())
+    assert record["data"].startswith("full MNIST") and record["evaluation"]["test_digits"] == 10_000
+    assert record["commands"] == ["python -m vae_tutorial judge --out checkpoints/mnist_judge.pt"]
+    load_classifier(path)

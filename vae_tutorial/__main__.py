@@ -1,4 +1,4 @@
-"""Command line: ``python -m vae_tutorial {train,evaluate,sample,export} --help``."""
+"""Command line: ``python -m vae_tutorial {train,evaluate,sample,export,judge} --help``."""
 
 from __future__ import annotations
 
@@ -585,6 +585,40 @@ def cmd_export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     print(f"Wrote {args.out} ({size:.1f} MB, without optimizer state) and its .json")
 
 
+def cmd_judge(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Train the digit classifier on the training digits, score it on the test digits and on
+    uniform noise, and write it with its record."""
+    from vae_tutorial.digit_classifier import judge_scores, save_classifier, train_digit_classifier
+
+    _check_writable(parser, "--out", args.out)
+    check_record_writable(args.out)
+    data = _load_data(parser, args.data_root)
+    start = time.perf_counter()
+    net = train_digit_classifier(
+        data.train_images, data.train_labels, epochs=args.epochs, seed=args.seed
+    )
+    minutes = (time.perf_counter() - start) / 60
+    scores = judge_scores(net, data.test_images, data.test_labels, seed=args.seed)
+    save_classifier(net, args.out)
+    record = {
+        "commands": [_command()],
+        "model": "MLP 784-256-10, ReLU, cross-entropy, Adam 1e-3, batch 128",
+        "data": data.describe(),
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "minutes": round(minutes, 2),
+        "evaluation": {"test_digits": len(data.test_images), **scores},
+    }
+    written = write_record(args.out, record)
+    print(
+        f"judge: {scores['test_accuracy']:.1%} of the test digits right; sure (>= "
+        f"{scores['sure_threshold']}) of {scores['noise_sure_share']:.1%} of uniform noise. "
+        f"Saved {args.out} and {written} ({minutes:.1f} min)"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -593,6 +627,7 @@ def main(argv: list[str] | None = None) -> None:
         "evaluate": cmd_evaluate,
         "sample": cmd_sample,
         "export": cmd_export,
+        "judge": cmd_judge,
     }
     try:
         commands[args.command](parser, args)

@@ -98,20 +98,21 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``python -m vae_tutorial``: one subcommand each for train, evaluate, sample
-    and export."""
+    """The parser of ``python -m vae_tutorial``: one subcommand each for train, evaluate, sample,
+    export and judge."""
     parser = argparse.ArgumentParser(
         prog="python -m vae_tutorial",
         description="Train, evaluate and sample the VAEs of the book "
         "'Variational Autoencoders, from the ELBO up'.",
     )
     sub = parser.add_subparsers(
-        dest="command", required=True, metavar="{train,evaluate,sample,export}"
+        dest="command", required=True, metavar="{train,evaluate,sample,export,judge}"
     )
     _add_train_parser(sub)
     _add_evaluate_parser(sub)
     _add_sample_parser(sub)
     _add_export_parser(sub)
+    _add_judge_parser(sub)
     return parser
 
 
@@ -328,3 +329,11 @@ def _add_export_parser(sub: _SubParsers) -> None:
     x = _subcommand(sub, "export", "copy a checkpoint without its optimizer state (for sharing)")
     x.add_argument("checkpoint", type=Path, help="training checkpoint")
     x.add_argument("out", type=Path, help="model-only checkpoint to write")
+
+
+def _add_judge_parser(sub: _SubParsers) -> None:
+    """``judge``: train the digit classifier the chapters use as a judge of decoded images."""
+    j = _subcommand(sub, "judge", "train the digit classifier that judges decoded images")
+    j.add_argument("--out", type=Path, required=True, help="classifier file to write (.pt)")
+    j.add_argument("--epochs", type=_positive_int, default=3, help="passes over the training set")
+    _add_common(j)

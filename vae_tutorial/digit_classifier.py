@@ -8,15 +8,33 @@ probability below a threshold) is counted as "not clearly a digit".
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 from torch import nn
 
-__all__ = ["train_digit_classifier", "confidence"]
+__all__ = [
+    "train_digit_classifier",
+    "confidence",
+    "judge_scores",
+    "save_classifier",
+    "load_classifier",
+    "SURE",
+]
+
+FORMAT = "vae_tutorial.digit_classifier/1"
+SURE = 0.9
+"""The judge is *sure* of an image when its top class probability is at least this."""
 
 
 def _as_input(images: torch.Tensor) -> torch.Tensor:
     x = images.reshape(len(images), -1)
     return x.float() / 255 if x.dtype == torch.uint8 else x.float()
+
+
+def _network() -> nn.Sequential:
+    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
 
 
 def train_digit_classifier(
@@ -35,7 +53,7 @@ def train_digit_classifier(
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+        net = _network()
     x, y = _as_input(images), labels.long()
     optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
     for _ in range(epochs):
@@ -55,3 +73,50 @@ def confidence(classifier: nn.Module, images: torch.Tensor) -> tuple[torch.Tenso
     probabilities = torch.softmax(classifier(_as_input(images).cpu()), dim=1)
     best, label = probabilities.max(dim=1)
     return label, best
+
+
+def judge_scores(
+    classifier: nn.Module, images: torch.Tensor, labels: torch.Tensor, seed: int = 0
+) -> dict[str, float]:
+    """What the judge's record says of it: its accuracy on ``(images, labels)``, and the share
+    of as many images of uniform noise in [0, 1] that it is sure of (top probability >= SURE)."""
+    guess, _ = confidence(classifier, images)
+    noise = torch.rand(len(images), 784, generator=torch.Generator().manual_seed(seed))
+    sure_of_noise = (confidence(classifier, noise)[1] >= SURE).double().mean().item()
+    return {
+        "test_accuracy": round((guess == labels).double().mean().item(), 4),
+        "noise_sure_share": round(sure_of_noise, 4),
+        "sure_threshold": SURE,
+    }
+
+
+def save_classifier(classifier: nn.Module, path: str | os.PathLike[str]) -> Path:
+    """Write the judge's weights (a weights-only file, read back by :func:`load_classifier`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save({"format": FORMAT, "model": classifier.state_dict()}, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_classifier(path: str | os.PathLike[str]) -> nn.Sequential:
+    """The judge saved at ``path``, in eval mode (``weights_only``: loading runs no code).
+
+    Raises:
+        ValueError: the file is not a digit classifier of this package."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - missing, truncated, or not a torch file
+        raise ValueError(
+            f"{path} is not a readable digit classifier ({type(err).__name__}); make one with "
+            "`python -m vae_tutorial judge --out PATH`"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a vae_tutorial digit classifier (format {FORMAT!r})")
+    net = _network()
+    net.load_state_dict(state["model"])
+    return net.eval()

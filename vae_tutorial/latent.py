@@ -23,6 +23,7 @@ from vae_tutorial.model import VAE
 __all__ = [
     "encode_means",
     "decode_means",
+    "traversal",
     "prior_quantile_grid",
     "even_grid",
     "quantile_cell_shares",
@@ -63,6 +64,20 @@ def decode_means(model: VAE, z: torch.Tensor) -> torch.Tensor:
     """Decoder means E[x|z] = sigmoid(decode(z)): pixel probabilities ``(N, 784)`` on the CPU."""
     device = next(model.parameters()).device
     return torch.sigmoid(model.decode(z.reshape(-1, z.shape[-1]).float().to(device))).cpu()
+
+
+def traversal(
+    model: VAE, z: torch.Tensor, units: list[int], values: torch.Tensor
+) -> torch.Tensor:
+    """A latent traversal: decoder means for ``z`` ``(d,)`` with one unit at a time set to each
+    of ``values`` and every other unit held, ``(len(units), len(values), 784)``: row r varies
+    unit ``units[r]``."""
+    z = z.reshape(-1).float()
+    values = torch.as_tensor(values, dtype=z.dtype)
+    grid = z.repeat(len(units), len(values), 1)
+    for row, unit in enumerate(units):
+        grid[row, :, unit] = values
+    return decode_means(model, grid.reshape(-1, len(z))).reshape(len(units), len(values), -1)
 
 
 def prior_quantile_grid(n: int) -> torch.Tensor:
