@@ -23,7 +23,7 @@ endif
 JB_FLAGS := --warningiserror --keep-going
 SITE_CONFIG := _build/config-site-check.yml
 
-.PHONY: book test unit nbval site site-check lint chromium clean student colab-path
+.PHONY: book test unit nbval site site-check lint chromium clean student colab-path venv
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -38,6 +38,11 @@ $(STAMP): requirements.txt pyproject.toml
 $(INSTRUCTOR): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[instructor]'
 	touch $@
+
+## make venv: set up .venv with everything a contributor uses (nbconvert and nbgrader included),
+## without executing any chapter.
+venv: $(STAMP) $(INSTRUCTOR)
+	@echo "Ready: .venv (run .venv/bin/jupyter nbconvert, .venv/bin/python -m pytest, ...)"
 
 ## make student: nbgrader's ClearSolutions, ClearHiddenTests and ClearOutput through nbconvert.
 student: $(INSTRUCTOR)

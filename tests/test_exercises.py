@@ -376,7 +376,7 @@ def test_checks_catch_edge_case_failures() -> None:
 
 
 def test_checks_name_a_missing_function_a_missing_return_and_wrong_types() -> None:
-    """None for the function, None or a string for a number, an int tensor: a message each."""
+    """None for the function, None or a string for a number, an int tensor: a named mistake."""
     import torch
 
     from vae_tutorial import exercises
@@ -388,7 +388,7 @@ def test_checks_name_a_missing_function_a_missing_return_and_wrong_types() -> No
         exercises.check_kl_weight(lambda step, per_epoch, beta, warmup: None)
     with pytest.raises(ExerciseError, match="should return a number, got str"):
         exercises.check_kl_weight(lambda step, per_epoch, beta, warmup: str(beta))
-    with pytest.raises(ExerciseError, match="integer tensor"):
+    with pytest.raises(ExerciseError, match="factor of 255"):  # an int tensor gets the hint
         exercises.check_expected_ink(lambda images: images.reshape(len(images), -1).sum(1))
     exercises.check_kl_weight(  # a float32 tensor is a number too
         lambda t, n, beta, warmup: torch.tensor(beta * min(1.0, t / (warmup * n)) if warmup

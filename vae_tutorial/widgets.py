@@ -84,22 +84,23 @@ def digit_png(probabilities: torch.Tensor, scale: int = 5) -> bytes:
 
 
 def _check_classifier(classifier: torch.nn.Module | None) -> torch.nn.Module | None:
-    """A digit classifier maps ``(N, 784)`` pixels to ``(N, 10)`` class scores; a VAE does not."""
+    """A digit classifier maps ``(N, 784)`` pixels to ``(N, classes)`` scores; a VAE does not."""
     if classifier is None:
         return None
     with torch.no_grad():
         try:
-            device = next(classifier.parameters()).device
+            parameter = next(classifier.parameters(), None)
+            device = parameter.device if parameter is not None else torch.device("cpu")
             scores = classifier(torch.zeros(2, 784, device=device))
         except Exception as err:  # noqa: BLE001 - anything that is not a classifier
             raise TypeError(
-                f"classifier must map (N, 784) pixels to (N, 10) class scores; calling this "
+                f"classifier must map (N, 784) pixels to (N, classes) scores; calling this "
                 f"{type(classifier).__name__} failed ({type(err).__name__}: {err})"
             ) from None
-    if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (2, 10):
+    if not isinstance(scores, torch.Tensor) or scores.dim() != 2 or scores.shape[0] != 2:
         got = type(scores).__name__ if not isinstance(scores, torch.Tensor) else tuple(scores.shape)
         raise TypeError(
-            f"classifier must map (N, 784) pixels to (N, 10) class scores; this "
+            f"classifier must map (N, 784) pixels to (N, classes) scores; this "
             f"{type(classifier).__name__} returns {got} (a VAE is not a classifier: use "
             "vae_tutorial.digit_classifier)"
         )
