@@ -148,6 +148,9 @@ def test_page_renders_offline(site: str, browser, page_path: str) -> None:
     )
     assert not broken, f"{page_path}: images that did not load: {broken}"
 
+    page.evaluate(  # collapsed asides too: a reader who opens one must not meet a clipped line
+        "() => document.querySelectorAll('main details').forEach(d => { d.open = true; })"
+    )
     clipped = page.evaluate(
         "() => [...document.querySelectorAll('main pre')]"
         ".filter(e => e.scrollWidth > e.clientWidth + 1)"

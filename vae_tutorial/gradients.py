@@ -87,8 +87,10 @@ def score_function_variance_of_square(
     E eps^6 = 15, E eps^8 = 105 (odd moments 0), the estimates f(z) eps / sigma and
     f(z) (eps^2 - 1) / sigma have means 2 mu and 2 sigma and variances
 
-        Var d/dmu    = (a^2 + 6 a sigma^2 + 12 mu^2 sigma^2 + 15 sigma^4) / sigma^2 - 4 mu^2,
-        Var d/dsigma = (2 a^2 + 20 a sigma^2 + 40 mu^2 sigma^2 + 78 sigma^4) / sigma^2 - 4 sigma^2.
+        Var d/dmu    = (a^2 + 6 a s^2 + 12 mu^2 s^2 + 15 s^4) / s^2 - 4 mu^2,
+        Var d/dsigma = (2 a^2 + 20 a s^2 + 40 mu^2 s^2 + 78 s^4) / s^2 - 4 s^2,
+
+    writing s for sigma.
 
     ``baseline`` is one c for both, or a pair (c for d/dmu, c for d/dsigma).
     Returns ``(Var d/dmu, Var d/dsigma)``; an n-sample average has 1/n of each.

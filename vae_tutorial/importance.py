@@ -32,8 +32,8 @@ def gaussian_weight_second_moment(p: MultivariateNormal, r: MultivariateNormal) 
                        * exp(u^T A^-1 u / 2 - m^T S^-1 m + m'^T S'^-1 m' / 2),
 
     and +inf where A is not positive definite. Since E_r[p/r] = 1, this is the limit of n / ESS.
-    For r = N(m, rho S), the posterior's covariance scaled by rho, it is (rho / sqrt(2 rho - 1))^d:
-    infinite for rho <= 1/2.
+    For r = N(m, rho S), the posterior's covariance scaled by rho, it is
+    (rho / sqrt(2 rho - 1))^d: infinite for rho <= 1/2.
     """
     P, Q = p.precision_matrix, r.precision_matrix
     A = 2 * P - Q

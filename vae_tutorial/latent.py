@@ -238,7 +238,9 @@ class CodeUse(NamedTuple):
 
 
 @torch.no_grad()
-def code_use(model: VAE, images: torch.Tensor, *, seed: int = 0, batch_size: int = 1000) -> CodeUse:
+def code_use(
+    model: VAE, images: torch.Tensor, *, seed: int = 0, batch_size: int = 1000
+) -> CodeUse:
     """How much the decoder uses the code: the distortion of ``images`` with z ~ q(z|x), and with
     z replaced by a draw from the prior p(z) = N(0, I).
 
@@ -263,6 +265,7 @@ def code_use(model: VAE, images: torch.Tensor, *, seed: int = 0, batch_size: int
         eps = torch.randn((2, *mean.shape), generator=generator, dtype=mean.dtype).to(device)
         z_posterior = mean + torch.exp(0.5 * log_var) * eps[0]
         for i, z in enumerate((z_posterior, eps[1])):
-            totals[i] -= bernoulli_log_likelihood(model.score_logits(z, x), x).double().sum().cpu()
+            log_p = bernoulli_log_likelihood(model.score_logits(z, x), x)
+            totals[i] -= log_p.double().sum().cpu()
     totals /= len(images)
     return CodeUse(posterior=totals[0].item(), prior=totals[1].item())
