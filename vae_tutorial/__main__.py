@@ -402,7 +402,7 @@ def cmd_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     evaluation = _evaluation(args, model, images, labels, data, device)
     if record is None:
         return
-    if args.seed == 0 and args.binarization_seed == TEST_BINARIZATION_SEED:
+    if _standard(args):
         record["evaluation"] = evaluation  # the book's standard evaluation
     else:  # the same evaluation with other random draws: how much the number moves
         repeats = record.setdefault("evaluation_repeats", [])
@@ -437,6 +437,12 @@ def _draws(evaluation: dict[str, Any]) -> tuple[Any, Any]:
     return evaluation.get("seed"), evaluation.get("binarization_seed")
 
 
+def _standard(args: argparse.Namespace) -> bool:
+    """The book's standard evaluation (seed 0, the test binarization): the record's
+    ``evaluation``; any other draws are a repeat."""
+    return args.seed == 0 and args.binarization_seed == TEST_BINARIZATION_SEED
+
+
 def _check_not_lesser(
     parser: argparse.ArgumentParser,
     args: argparse.Namespace,
@@ -446,7 +452,7 @@ def _check_not_lesser(
 ) -> None:
     """Refuse, before any work, to replace a recorded evaluation with a less thorough one: on
     other data (never full MNIST by the fallback), on fewer digits, or without one of its k."""
-    standard = args.seed == 0 and args.binarization_seed == TEST_BINARIZATION_SEED
+    standard = _standard(args)
     if standard:
         old = record.get("evaluation")
     else:

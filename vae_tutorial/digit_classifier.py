@@ -92,15 +92,10 @@ def judge_scores(
 
 def save_classifier(classifier: nn.Module, path: str | os.PathLike[str]) -> Path:
     """Write the judge's weights (a weights-only file, read back by :func:`load_classifier`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save({"format": FORMAT, "model": classifier.state_dict()}, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    from vae_tutorial.train import save_atomically
+
+    save_atomically({"format": FORMAT, "model": classifier.state_dict()}, path)
+    return Path(path)
 
 
 def load_classifier(path: str | os.PathLike[str]) -> nn.Sequential:

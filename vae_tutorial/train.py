@@ -59,6 +59,7 @@ __all__ = [
     "train",
     "evaluate_elbo",
     "save_checkpoint",
+    "save_atomically",
     "load_checkpoint",
     "load_model",
     "save_model",
@@ -232,12 +233,18 @@ def _set_rng_state(state: dict[str, Any], batches: Batches) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
-    """Write ``state`` atomically: to a temporary file beside ``path``, then ``os.replace``."""
+    """Write ``state`` as this package's checkpoint, atomically (:func:`save_atomically`)."""
+    save_atomically({"format": FORMAT, **state}, path)
+
+
+def save_atomically(obj: Any, path: str | os.PathLike[str]) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then ``os.replace``: a crash leaves the
+    old file whole. A full disk is reported as such, and the temporary file removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save({"format": FORMAT, **state}, tmp)
+        torch.save(obj, tmp)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as err:  # torch reports a full disk as "unexpected pos"
         full = getattr(err, "errno", None) == errno.ENOSPC or "unexpected pos" in str(err)
@@ -312,11 +319,12 @@ def load_model(
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, TypeError) as err:
-        problems = str(err).count("\n\t")
+        # torch lists one problem per line after a tab: count them and quote the first
+        lines = str(err).split("\n\t")
+        problems, first = len(lines) - 1, lines[min(1, len(lines) - 1)].strip()
         raise CheckpointError(
             f"{path}: its weights do not fit the {stored.describe()} its configuration describes "
-            f"({problems or 'some'} mismatched or missing tensors, first: "
-            f"{str(err).split(chr(9))[-1 if problems == 1 else 1].strip()[:160]}). "
+            f"({problems or 'some'} mismatched or missing tensors, first: {first[:160]}). "
             "The file was changed or damaged; retrain it or restore it from its source."
         ) from None
     return model.to(device)
