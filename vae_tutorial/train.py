@@ -238,21 +238,21 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
 
 
 def save_atomically(obj: Any, path: str | os.PathLike[str]) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then ``os.replace``: a crash leaves the
-    old file whole. A full disk is reported as such, and the temporary file removed."""
+    """``torch.save`` to a temporary file beside ``path``, then ``os.replace``: a
+    crash leaves the old file whole. A full disk is reported, the temporary file removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         torch.save(obj, tmp)
         os.replace(tmp, path)
-    except (OSError, RuntimeError) as err:  # torch reports a full disk as "unexpected pos"
-        full = getattr(err, "errno", None) == errno.ENOSPC or "unexpected pos" in str(err)
-        if not full:
+    except (OSError, RuntimeError) as err:  # torch says "unexpected pos" on a full disk
+        code = getattr(err, "errno", None)
+        if code != errno.ENOSPC and "unexpected pos" not in str(err):
             raise
         raise CheckpointError(
-            f"no space left on the device writing {path}. The previous checkpoint there, if "
-            "any, is intact. Free some space, then continue with --resume."
+            f"no space left on the device writing {path}. The previous file there, "
+            "if any, is intact. Free some space, then continue with --resume."
         ) from None
     finally:
         tmp.unlink(missing_ok=True)
