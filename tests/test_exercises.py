@@ -552,3 +552,15 @@ def test_messages_name_a_constant_a_sign_a_half_and_a_batch_sum() -> None:
         "constant.*Expected",
     )
     _rejects(ex.check_class_posterior, lambda a, b: torch.log_softmax(a + b, 1) - 0.1, "Expected")
+
+
+def test_a_named_slip_also_shows_expected_against_got() -> None:
+    def kl(m, lv):
+        return -0.5 * (1 + lv - m**2 - lv.exp()).sum(-1)
+
+    _rejects(ex.check_gaussian_kl, lambda m, lv: 2 * kl(m, lv), "factor of 2.*Expected .*, got ")
+    _rejects(ex.check_gaussian_kl, lambda m, lv: -kl(m, lv), "sign.*Expected .*, got ")
+    _rejects(
+        ex.check_reparameterize, lambda m, lv, e: m + torch.exp(lv) * e, "missing 1/2.*Expected"
+    )
+    _rejects(ex.check_psnr, lambda a, b: -_psnr(a, b), "sign is flipped.*Expected")

@@ -176,6 +176,11 @@ def _values(t: torch.Tensor) -> str:
     return shown if len(flat) == 1 else f"[{shown}{', ...' if len(flat) > 3 else ''}]"
 
 
+def _versus(got: torch.Tensor, want: torch.Tensor) -> str:
+    """``Expected [..], got [..].``: at most three values of each."""
+    return f"Expected {_values(want)}, got {_values(got)}."
+
+
 def _likely_mistake(got: torch.Tensor, want: torch.Tensor, batch: int | None = None) -> str:
     """Name a sign, a factor of 2 (a missing or extra 1/2), a factor of the batch size (a sum over
     the batch) or a constant offset, and show expected against got."""
@@ -199,7 +204,7 @@ def _likely_mistake(got: torch.Tensor, want: torch.Tensor, batch: int | None = N
         ):
             c = d.flatten()[0].item()
             hint = f"Off by the same constant, {c:+.6g}, everywhere: a wrong constant term? "
-    return f"{hint}Expected {_values(w)}, got {_values(g)}."
+    return hint + _versus(g, w)
 
 
 def _close(got: torch.Tensor, want: torch.Tensor, rtol: float = 1e-5, atol: float = 1e-6) -> bool:

@@ -18,6 +18,7 @@ from ._checking import (
     _main_then_edge_cases,
     _sample_digits,
     _shape,
+    _versus,
 )
 
 __all__ = [
@@ -178,9 +179,11 @@ def _gaussian_kl_main_case(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
         )
     _shape(got, want, "KL per example")
     if _close(got, 2 * want):
-        raise ExerciseError("Off by a factor of 2: the closed form starts with -1/2.")
+        raise ExerciseError(
+            "Off by a factor of 2: the closed form starts with -1/2. " + _versus(got, want)
+        )
     if _close(got, -want):
-        raise ExerciseError("Wrong sign: a KL divergence is never negative.")
+        raise ExerciseError("Wrong sign: a KL divergence is never negative. " + _versus(got, want))
     var_as_std = -0.5 * torch.sum(
         1 + 2 * torch.log(log_var.abs()) - mean.pow(2) - log_var.pow(2), -1
     )
@@ -236,7 +239,9 @@ def check_bernoulli_log_likelihood(
         )
     _shape(got, want, "log p(x|z) per example")
     if _close(got, -want):
-        raise ExerciseError("Wrong sign: binary cross-entropy is the NEGATIVE log-likelihood.")
+        raise ExerciseError(
+            "Wrong sign: binary cross-entropy is the NEGATIVE log-likelihood. " + _versus(got, want)
+        )
     if _close(got, want / 784) or _close(got, -want / 784):
         raise ExerciseError(
             "You averaged over pixels; the log-likelihood of an image is the SUM over pixels."
@@ -293,7 +298,8 @@ def _reparameterize_main_case(
     _shape(got, want, "z")
     if _close(got, mean + torch.exp(log_var) * eps):
         raise ExerciseError(
-            "exp(log_var) is the variance; the standard deviation is exp(log_var / 2)."
+            "exp(log_var) is the variance; the standard deviation is exp(log_var / 2): a "
+            "missing 1/2 in the exponent. " + _versus(got, want)
         )
     if _close(got, mean + log_var * eps):
         raise ExerciseError(

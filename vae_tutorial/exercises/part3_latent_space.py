@@ -8,7 +8,15 @@ from collections.abc import Callable
 
 import torch
 
-from ._checking import ExerciseError, _as_tensor, _close, _generator, _likely_mistake, _shape
+from ._checking import (
+    ExerciseError,
+    _as_tensor,
+    _close,
+    _generator,
+    _likely_mistake,
+    _shape,
+    _versus,
+)
 
 __all__ = [
     "check_slerp",
@@ -165,7 +173,10 @@ def check_psnr(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None
         if _close(got, want * math.log(10)):
             raise ExerciseError("That is 10 ln(1 / MSE): PSNR uses log10.")
         if _close(got, -want):
-            raise ExerciseError("The sign is flipped: PSNR = 10 log10(1 / MSE) = -10 log10(MSE).")
+            raise ExerciseError(
+                "The sign is flipped: PSNR = 10 log10(1 / MSE) = -10 log10(MSE). "
+                + _versus(got, want)
+            )
         if _close(got, want + 20 * torch.log10(torch.tensor(255.0, dtype=torch.float64))):
             raise ExerciseError("The pixels are in [0, 1], so the peak value is 1, not 255.")
         if _close(got, want - 10 * math.log10(784)):
@@ -176,7 +187,7 @@ def check_psnr(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None
         if _close(got, want / 2) or _close(got, 2 * want):
             raise ExerciseError(
                 "Off by a factor of two: 10 log10 of the ratio of powers (MSE is already a "
-                "squared error), not 20 log10."
+                "squared error), not 20 log10. " + _versus(got, want)
             )
         if not _close(got, want):
             raise ExerciseError(

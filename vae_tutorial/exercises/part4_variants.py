@@ -18,6 +18,7 @@ from ._checking import (
     _main_then_edge_cases,
     _number,
     _shape,
+    _versus,
 )
 
 __all__ = [
@@ -312,7 +313,7 @@ def _negative_elbo_main_case(
     ]
     for wrong, hint in hints:
         if _close(got, wrong):
-            raise ExerciseError(hint)
+            raise ExerciseError(f"{hint} {_versus(got, want)}")
     probs = torch.nn.functional.binary_cross_entropy_with_logits(
         torch.sigmoid(logits), x, reduction="none"
     ).sum(1)
