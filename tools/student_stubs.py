@@ -11,8 +11,9 @@ from the last exercise heading above the cell, ``**Exercise 9.1 (PSNR).**``:
       NotImplementedError: Exercise 9.1 (PSNR): replace this line with your solution, then run
       the cell
 
-- any other code solution (an exploration graded by hand with its written answer) gets a stub
-  that only says so, so that a top-to-bottom run goes on to the next exercise.
+- any other code solution (graded by hand: in its own comments, or with the written answer
+  below it) gets a stub that only says so, so that a top-to-bottom run goes on to the next
+  exercise.
 
 :class:`HideAnswerDisplays` replaces, in a code cell tagged ``answer-to-exercise-N.M``, each
 ``show_source(...)`` statement by a line that says the source is the answer to that exercise; the
@@ -51,8 +52,13 @@ class ExerciseClearSolutions(ClearSolutions):
     ).tag(config=True)
 
     manual_stub_template = Unicode(
-        "# YOUR CODE HERE ({exercise}: graded by hand, with your written answer)",
-        help="ClearSolutions.code_stub for a code solution that is not autograded",
+        "# YOUR CODE HERE ({exercise}: graded by hand; answer its question in comments here)",
+        help="ClearSolutions.code_stub for a code cell graded by hand (nbgrader solution + grade)",
+    ).tag(config=True)
+
+    exploration_stub_template = Unicode(
+        "# YOUR CODE HERE ({exercise}: graded by hand, with your written answer below)",
+        help="ClearSolutions.code_stub for a code solution that is not an nbgrader cell",
     ).tag(config=True)
 
     def preprocess(self, nb, resources):
@@ -69,8 +75,10 @@ class ExerciseClearSolutions(ClearSolutions):
             if is_autograded_answer(cell):
                 message = self.message_template.format(exercise=self._exercise)
                 stub = self.stub_template.format(message=message)
-            else:
+            elif cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
                 stub = self.manual_stub_template.format(exercise=self._exercise)
+            else:
+                stub = self.exploration_stub_template.format(exercise=self._exercise)
             self.code_stub = {**self.code_stub, resources["language"]: stub}
         return super().preprocess_cell(cell, resources, cell_index)
 
