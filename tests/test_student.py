@@ -26,8 +26,9 @@ nbclient = pytest.importorskip("nbclient")
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb"))
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-# The chapter whose first exercise is cheapest to reach (about 6 s of cells before it).
-RUN_CHAPTER = "05_building_the_vae.ipynb"
+# The chapter whose first exercise is cheapest to reach (6 s for the whole chapter under nbval;
+# chapter 5's trains a model first, which takes minutes on a busy machine).
+RUN_CHAPTER = "04_reparameterization.ipynb"
 ANSWER_TAG = re.compile(r"^answer-to-exercise-(\d+\.\d+)$")
 HEADING = re.compile(r"\*\*Exercise (\d+)\.(\d+)")
 # Methods of a class in PACKAGE_ANSWERS whose shown source answers an exercise (the class itself
@@ -219,7 +220,7 @@ def test_every_exercise_has_points(notebook: Path) -> None:
 def test_student_copy_stops_at_its_first_exercise(student_dir: Path, tmp_path: Path) -> None:
     """Run the copy from an empty folder: every cell up to the first exercise's answer runs, its
     tests fail with the exercise's own message, and with the reference solution put back they
-    pass and the cell after them runs."""
+    pass."""
     source = nbformat.read(ROOT / "chapters" / RUN_CHAPTER, as_version=4)
     student = nbformat.read(student_dir / RUN_CHAPTER, as_version=4)
     first = _exercise_cells(source.cells)[0]
@@ -236,12 +237,12 @@ def test_student_copy_stops_at_its_first_exercise(student_dir: Path, tmp_path: P
         with pytest.raises(nbclient.exceptions.CellExecutionError) as failed:
             client.execute_cell(student.cells[first + 1], first + 1)
         assert failed.value.ename == "NotImplementedError"
-        assert failed.value.evalue.startswith("Exercise 5.1 (count the parameters): replace this")
+        assert failed.value.evalue.startswith("Exercise 4.1 (reparameterize): replace this")
 
         student.cells[first].source = source.cells[first].source
-        for index in (first, first + 1, first + 2):
+        for index in (first, first + 1):
             client.execute_cell(student.cells[index], index)
-    outputs = [o for i in (first + 1, first + 2) for o in student.cells[i].outputs]
+    outputs = student.cells[first + 1].outputs
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs)
-    assert text.startswith("Correct") and "784-400-20:" in text
+    assert text.startswith("Correct: z is a differentiable function"), text
