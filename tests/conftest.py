@@ -61,12 +61,15 @@ def fake_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def small_mnist() -> data.MNISTData:
-    """512 training and 256 test digits of the offline fallback: real digits, fast to train on."""
+    """512 training digits of the offline fallback (85 of them held out for validation, as
+    load_mnist does) and 256 test digits: real digits, fast to train on."""
     full = data._load_fallback()
-    return data.MNISTData(
-        full.train_images[:512],
-        full.train_labels[:512],
-        full.test_images[:256],
-        full.test_labels[:256],
-        full.source,
+    return data.hold_out_validation(
+        data.MNISTData(
+            full.train_images[:512],
+            full.train_labels[:512],
+            full.test_images[:256],
+            full.test_labels[:256],
+            full.source,
+        )
     )

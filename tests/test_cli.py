@@ -56,7 +56,7 @@ def test_train_resume_evaluate_sample_export(tmp_path: Path) -> None:
     assert record["commands"][0].startswith("python -m vae_tutorial train --epochs 1")
     assert "--resume" in record["commands"][1] and len(record["commands"]) == 2
     assert record["epochs"] == 2 and record["model"]["latent_dim"] == 2
-    assert set(record["final"]) >= {"train_loss", "test_loss", "test_kl"}
+    assert set(record["final"]) >= {"train_loss", "validation_loss", "validation_kl"}
 
     second = tmp_path / "runs" / "second.pt"
     cycle = ["train", "--epochs", "1", "--lr", "3e-4", "--out", str(second)]
@@ -236,7 +236,7 @@ def test_objective_and_conditional_flags_are_recorded(tmp_path: Path) -> None:
     assert record["training"]["objective"] == objective
     assert record["model"]["n_classes"] == 10
     assert "--conditional --beta 2 --kl-warmup-epochs 1 --free-bits 0.25" in record["commands"][0]
-    assert set(record["history"]) >= {"train_loss", "train_objective", "test_loss"}
+    assert set(record["history"]) >= {"train_loss", "train_objective", "validation_loss"}
     from vae_tutorial.train import load_checkpoint
 
     assert load_checkpoint(out)["train_config"]["objective"] == objective

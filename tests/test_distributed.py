@@ -175,7 +175,7 @@ def test_two_processes_train_the_parameters_one_process_trains(tmp_path: Path) -
         history = train(one, data_set, config, progress=False, log=None)
         for rank in ranks:
             _assert_close(rank["params"][name], _params(one), f"{name}, rank {rank['world'].rank}")
-            for key in ("train_loss", "train_objective", "test_loss", "test_kl"):
+            for key in ("train_loss", "train_objective", "validation_loss", "validation_kl"):
                 assert rank["history"][name][key] == pytest.approx(
                     getattr(history, key), rel=1e-6
                 ), (name, key)
@@ -239,7 +239,7 @@ def test_torchrun_trains_from_the_command_line_and_resumes(tmp_path: Path) -> No
     history = train(one, _fallback(), TrainConfig(epochs=2, batch_size=128),
                     progress=False, log=None)  # fmt: skip
     _assert_close(_params(load_model(out)), _params(one), "command line")
-    assert record["history"]["test_loss"] == pytest.approx(history.test_loss, abs=2e-3)
+    assert record["history"]["validation_loss"] == pytest.approx(history.validation_loss, abs=2e-3)
 
 
 def test_a_batch_the_processes_cannot_share_is_a_clear_error(

@@ -219,7 +219,7 @@ def test_a_warm_up_run_resumes_exactly(small_mnist, tmp_path: Path) -> None:
     history = train(resumed, small_mnist, config, checkpoint=tmp_path / "run.pt", resume=True,
                     progress=False, log=None)  # fmt: skip
     assert history.train_objective == expected.train_objective
-    assert history.test_loss == expected.test_loss
+    assert history.validation_loss == expected.validation_loss
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 

@@ -67,7 +67,7 @@ def test_rerun_remakes_a_checkpoint_from_its_record(
 
     rerun(record, tmp_path / "again")
     again = read_record(tmp_path / "again" / "checkpoints" / "tiny.pt")
-    same = ("train_loss", "test_loss", "test_kl")  # everything but the seconds
+    same = ("train_loss", "validation_loss", "validation_kl")  # everything but the seconds
     assert [again["final"][k] for k in same] == [record["final"][k] for k in same]
     assert again["evaluation"]["iwae"]["2"]["nll"] == record["evaluation"]["iwae"]["2"]["nll"]
     with pytest.raises(RuntimeError, match="exists.*empty folder"):

