@@ -5,7 +5,11 @@ files and environment variables that exist."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,3 +131,17 @@ def test_every_environment_variable_the_code_reads_is_in_the_guide() -> None:
     }
     undocumented = sorted(name for name in used if f"`{name}" not in GUIDE)
     assert used and not undocumented, f"document these in CONTRIBUTING.md's Setup: {undocumented}"
+
+
+def test_the_guides_smoke_run_runs_as_written(tmp_path: Path) -> None:
+    """The 10-second smoke run of "Setup", copied from the guide (with this interpreter for
+    .venv/bin/python), twice: a second run must not trip over the first one's files."""
+    setup = GUIDE.split("**A 10-second smoke run**", 1)[1]
+    command = re.search(r"```bash\n(.*?)```", setup, re.DOTALL).group(1)
+    command = command.replace(".venv/bin/python", shlex.quote(sys.executable))
+    env = {**os.environ, "VAE_TUTORIAL_OFFLINE": "1", "TMPDIR": str(tmp_path)}
+    for _ in range(2):
+        done = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "epoch   1/1" in done.stdout and "Saved" in done.stdout, done.stdout
