@@ -64,13 +64,24 @@ def test_the_standard_normal_prior_has_no_state_so_old_state_dicts_fit() -> None
     assert list(model.prior.parameters()) == [] and list(model.prior.buffers()) == []
 
 
-def test_every_committed_vae_checkpoint_loads_with_the_standard_normal_prior() -> None:
+def test_every_committed_vae_checkpoint_loads_with_the_prior_it_was_made_with() -> None:
+    """The checkpoints from before the prior module have no prior field: they load with N(0, I)
+    and print as before. The learned-prior reference loads its mixture, with its K."""
+    priors = set()
     for path in sorted((ROOT / "checkpoints").glob("*.pt")):
-        if "model_config" not in torch.load(path, map_location="cpu"):
+        saved = torch.load(path, map_location="cpu").get("model_config")
+        if saved is None:
             continue  # the judge, a classifier
         model = load_model(path)
-        assert isinstance(model.prior, StandardNormalPrior), path.name
-        assert model.config.prior == "normal" and "prior" not in repr(model.config)
+        prior = saved.get("prior", "normal")
+        priors.add(prior)
+        if prior == "normal":
+            assert isinstance(model.prior, StandardNormalPrior), path.name
+            assert model.config.prior == "normal" and "prior" not in repr(model.config)
+        else:
+            assert type(model.prior) is PRIORS[prior], path.name
+            assert model.config.prior_components == saved["prior_components"], path.name
+    assert priors == {"normal", "mixture"}
 
 
 def test_the_standard_normal_log_density_and_draws() -> None:
