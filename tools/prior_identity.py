@@ -1,9 +1,10 @@
 """Prove that a change to the model's code leaves every committed checkpoint's numbers bit for bit.
 
-For each VAE in ``checkpoints/*.pt`` (the judge, a classifier, is skipped) the same computations
-run twice, in two fresh processes: once with the package as it was at a base commit (extracted
-with ``git archive`` into a temporary folder) and once with the working tree's package. Each
-process computes, on one thread and from fixed seeds:
+For each VAE in ``checkpoints/*.pt`` with the standard normal prior (the judge, a classifier, and
+learned-prior models, which a base before the prior module cannot build, are skipped) the same
+computations run twice, in two fresh processes: once with the package as it was at a base commit
+(extracted with ``git archive`` into a temporary folder) and once with the working tree's
+package. Each process computes, on one thread and from fixed seeds:
 
 - ``VAE.loss`` on fixed batches of test digits: the negative ELBO (two seeds), β and free bits
   (``kl_weight=0.5, free_bits=0.2``), and -L_5 (``importance_samples=5``), each with its
@@ -39,9 +40,12 @@ KS = (1, 10, 100)
 
 
 def _vae_checkpoints() -> list[Path]:
-    """The committed checkpoints that hold a VAE (a ``model_config``), not the judge."""
+    """The committed checkpoints that hold a VAE (a ``model_config``) with the standard normal
+    prior: not the judge, and not a learned-prior model, which a base from before the prior
+    module cannot build."""
     paths = sorted((ROOT / "checkpoints").glob("*.pt"))
-    return [p for p in paths if "model_config" in torch.load(p, map_location="cpu")]
+    configs = {p: torch.load(p, map_location="cpu").get("model_config") for p in paths}
+    return [p for p, c in configs.items() if c is not None and c.get("prior", "normal") == "normal"]
 
 
 def _loss_entries(model: Any, batch: Any, prefix: str) -> dict[str, torch.Tensor]:
