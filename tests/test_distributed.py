@@ -74,12 +74,14 @@ def _fallback() -> data.MNISTData:
 
 def _data() -> data.MNISTData:
     full = _fallback()
-    return data.MNISTData(
-        full.train_images[:511],
-        full.train_labels[:511],
-        full.test_images[:255],
-        full.test_labels[:255],
-        full.source,
+    return data.hold_out_validation(  # 613 - 102 = 511 training digits
+        data.MNISTData(
+            full.train_images[:613],
+            full.train_labels[:613],
+            full.test_images[:255],
+            full.test_labels[:255],
+            full.source,
+        )
     )
 
 

@@ -167,8 +167,37 @@ def test_iwae_from_log_weights(capsys: pytest.CaptureFixture[str]) -> None:
     )
 
 
+def _slerp(z0, z1, t):  # chapter 8's answer, not the package's (a check refuses that)
+    t = t.reshape(-1, 1)
+    omega = torch.arccos((z0 @ z1 / (z0.norm() * z1.norm())).clamp(-1, 1))
+    if torch.sin(omega).abs() < 1e-7:
+        return (1 - t) * z0 + t * z1
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+def _cell_shares(z, n):  # chapter 8's answer
+    cells = (torch.distributions.Normal(0.0, 1.0).cdf(z) * n).long().clamp(max=n - 1)
+    counts = torch.zeros(n, n, dtype=torch.float64)
+    counts.index_put_(
+        (n - 1 - cells[:, 1], cells[:, 0]), torch.ones(len(z), dtype=torch.float64), accumulate=True
+    )
+    return counts / len(z)
+
+
+def _psnr(a, b):  # chapter 9's answer
+    return 10 * torch.log10(1 / (a.double() - b.double()).pow(2).mean(dim=1))
+
+
+def _salt_and_pepper(x, p, g):  # chapter 9's answer
+    hit = torch.rand(x.shape, generator=g) < p
+    salt = torch.rand(x.shape, generator=g) < 0.5
+    return torch.where(hit, salt.to(x.dtype), x)
+
+
 def test_slerp(capsys: pytest.CaptureFixture[str]) -> None:
-    from vae_tutorial.latent import lerp, slerp
+    from vae_tutorial.latent import lerp
+
+    slerp = _slerp
 
     def no_fallback(z0, z1, t):
         t = t.reshape(-1, 1)
@@ -182,7 +211,7 @@ def test_slerp(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_quantile_cell_shares(capsys: pytest.CaptureFixture[str]) -> None:
-    from vae_tutorial.latent import quantile_cell_shares
+    quantile_cell_shares = _cell_shares
 
     def unclamped(z, n):
         cells = (torch.distributions.Normal(0.0, 1.0).cdf(z) * n).long()
@@ -194,11 +223,15 @@ def test_quantile_cell_shares(capsys: pytest.CaptureFixture[str]) -> None:
         return quantile_cell_shares(z * 0.5, n)
 
     _accepts(ex.check_quantile_cell_shares, quantile_cell_shares, capsys)
-    _rejects(ex.check_quantile_cell_shares, lambda z, n: quantile_cell_shares(z, n) * len(z),
-             "counts")
+    _rejects(
+        ex.check_quantile_cell_shares, lambda z, n: quantile_cell_shares(z, n) * len(z), "counts"
+    )
     _rejects(ex.check_quantile_cell_shares, lambda z, n: quantile_cell_shares(z, n).T, "swapped")
-    _rejects(ex.check_quantile_cell_shares, lambda z, n: quantile_cell_shares(z, n).flip(0),
-             "Upside down")
+    _rejects(
+        ex.check_quantile_cell_shares,
+        lambda z, n: quantile_cell_shares(z, n).flip(0),
+        "Upside down",
+    )
     _rejects(ex.check_quantile_cell_shares, unclamped, "clamp")
     _rejects(ex.check_quantile_cell_shares, even_bins, "normal CDF")
 
@@ -209,13 +242,16 @@ def test_unsure_shares(capsys: pytest.CaptureFixture[str]) -> None:
 
     _accepts(ex.check_unsure_shares, right, capsys)
     _rejects(ex.check_unsure_shares, lambda top, cs: 1 - right(top, cs), "sure of")
-    _rejects(ex.check_unsure_shares,
-             lambda top, cs: torch.stack([(top <= c).float().mean() for c in cs]), "`<`")
+    _rejects(
+        ex.check_unsure_shares,
+        lambda top, cs: torch.stack([(top <= c).float().mean() for c in cs]),
+        "`<`",
+    )
     _rejects(ex.check_unsure_shares, lambda top, cs: 100 * right(top, cs), "percentages")
 
 
 def test_psnr_check(capsys) -> None:
-    from vae_tutorial.denoising import psnr
+    psnr = _psnr
 
     def per_batch(a, b):
         return -10 * torch.log10(((a - b) ** 2).mean())
@@ -234,7 +270,7 @@ def test_psnr_check(capsys) -> None:
 
 
 def test_salt_and_pepper_check(capsys) -> None:
-    from vae_tutorial.corruptions import salt_and_pepper
+    salt_and_pepper = _salt_and_pepper
 
     def in_place(x, p, g):
         hit = torch.rand(x.shape, generator=g) < p
@@ -259,22 +295,36 @@ def test_salt_and_pepper_check(capsys) -> None:
 
 
 def test_negative_elbo_check(capsys) -> None:
-    from vae_tutorial.losses import gaussian_kl, negative_elbo
+    from vae_tutorial.losses import gaussian_kl
 
     def bce(logits, x):
         return torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none")
 
-    _accepts(ex.check_negative_elbo, lambda lg, x, m, lv: negative_elbo(lg, x, m, lv).loss, capsys)
-    _rejects(ex.check_negative_elbo,
-             lambda lg, x, m, lv: bce(lg, x).mean() + gaussian_kl(m, lv).mean(), "784 times")
-    _rejects(ex.check_negative_elbo,
-             lambda lg, x, m, lv: bce(lg, x).sum(1).mean() - gaussian_kl(m, lv).mean(),
-             "subtracted")
-    _rejects(ex.check_negative_elbo,
-             lambda lg, x, m, lv: bce(lg, x).sum() + gaussian_kl(m, lv).sum(), "sum over the batch")
-    _rejects(ex.check_negative_elbo,
-             lambda lg, x, m, lv: bce(torch.sigmoid(lg), x).sum(1).mean()
-             + gaussian_kl(m, lv).mean(), "sigmoid twice")
+    _accepts(
+        ex.check_negative_elbo,
+        lambda lg, x, m, lv: (bce(lg, x).sum(1) + gaussian_kl(m, lv)).mean(),
+        capsys,
+    )
+    _rejects(
+        ex.check_negative_elbo,
+        lambda lg, x, m, lv: bce(lg, x).mean() + gaussian_kl(m, lv).mean(),
+        "784 times",
+    )
+    _rejects(
+        ex.check_negative_elbo,
+        lambda lg, x, m, lv: bce(lg, x).sum(1).mean() - gaussian_kl(m, lv).mean(),
+        "subtracted",
+    )
+    _rejects(
+        ex.check_negative_elbo,
+        lambda lg, x, m, lv: bce(lg, x).sum() + gaussian_kl(m, lv).sum(),
+        "sum over the batch",
+    )
+    _rejects(
+        ex.check_negative_elbo,
+        lambda lg, x, m, lv: bce(torch.sigmoid(lg), x).sum(1).mean() + gaussian_kl(m, lv).mean(),
+        "sigmoid twice",
+    )
     _rejects(ex.check_negative_elbo, lambda lg, x, m, lv: bce(lg, x).sum(1), "one number")
 
 
@@ -340,10 +390,16 @@ def test_paired_difference_check(capsys) -> None:
     _rejects(ex.check_paired_difference,
              lambda a, b: ((a - b).mean(), (a.var() / len(a) + b.var() / len(b)).sqrt()),
              "unpaired")  # fmt: skip
-    _rejects(ex.check_paired_difference,
-             lambda a, b: ((a - b).mean(), (a - b).std() / len(a)), "sqrt\\(n\\)")
-    _rejects(ex.check_paired_difference,
-             lambda a, b: ((a - b).mean(), (a - b).std(correction=0) / len(a) ** 0.5), "n - 1")
+    _rejects(
+        ex.check_paired_difference,
+        lambda a, b: ((a - b).mean(), (a - b).std() / len(a)),
+        "sqrt\\(n\\)",
+    )
+    _rejects(
+        ex.check_paired_difference,
+        lambda a, b: ((a - b).mean(), (a - b).std(correction=0) / len(a) ** 0.5),
+        "n - 1",
+    )
     _rejects(ex.check_paired_difference, lambda a, b: (a - b).mean(), "two numbers")
 
 
@@ -391,6 +447,120 @@ def test_checks_name_a_missing_function_a_missing_return_and_wrong_types() -> No
     with pytest.raises(ExerciseError, match="factor of 255"):  # an int tensor gets the hint
         exercises.check_expected_ink(lambda images: images.reshape(len(images), -1).sum(1))
     exercises.check_kl_weight(  # a float32 tensor is a number too
-        lambda t, n, beta, warmup: torch.tensor(beta * min(1.0, t / (warmup * n)) if warmup
-                                                else beta)  # fmt: skip
+        lambda t, n, beta, warmup: torch.tensor(
+            beta * min(1.0, t / (warmup * n)) if warmup else beta
+        )  # fmt: skip
     )
+
+
+def test_every_check_refuses_the_package_answer() -> None:
+    """The package's own function, or a wrapper that calls it through its module, is refused."""
+    import importlib
+
+    from vae_tutorial.exercises import PACKAGE_ANSWERS
+
+    for check_name, answers in PACKAGE_ANSWERS.items():
+        check = getattr(ex, check_name)
+        for dotted in answers:
+            module_name, attr = dotted.rsplit(".", 1)
+            module = importlib.import_module(module_name)
+            answer = getattr(module, attr)
+            if not isinstance(answer, type):
+                _rejects(check, answer, "package's own")
+            scope = {"package_module": module}
+            wrapper = eval(f"lambda *args: package_module.{attr}(*args)", scope)  # noqa: S307
+            _rejects(check, wrapper, "package's own")
+
+    from vae_tutorial.objective import free_bits_kl
+
+    def helper(mean, log_var, lam):  # a helper of the student's that calls the package
+        return free_bits_kl(mean, log_var, lam)
+
+    _rejects(ex.check_free_bits_kl, lambda m, v, lam: helper(m, v, lam), "package's own")
+
+
+def test_seed_runs_the_tests_on_other_inputs(capsys: pytest.CaptureFixture[str]) -> None:
+    """seed=s (a graded copy's hidden tests) draws other inputs; the right answer still passes."""
+    seen: list[torch.Tensor] = []
+
+    def recording(log_w):
+        seen.append(log_w.clone())
+        return torch.logsumexp(log_w, 0) - math.log(len(log_w))
+
+    for seed in (0, 1):
+        ex.check_iwae_from_log_weights(recording, seed=seed)
+        assert capsys.readouterr().out.startswith("Correct")
+    first, second = seen[0], seen[len(seen) // 2]
+    assert first.shape == second.shape and not torch.equal(first, second)
+
+    def remembered(log_w):  # the answers to seed 0's main case, hard-coded
+        return (
+            first.logsumexp(0) - math.log(len(first))
+            if log_w.shape == first.shape
+            else (torch.logsumexp(log_w, 0) - math.log(len(log_w)))
+        )
+
+    _accepts(ex.check_iwae_from_log_weights, remembered, capsys)
+    with pytest.raises(ex.ExerciseError):
+        ex.check_iwae_from_log_weights(remembered, seed=1)
+
+
+def test_kl_weight_rejects_the_beta_one_shortcut_and_takes_tensors(capsys) -> None:
+    def right(t, n, beta, warmup):
+        return beta * min(1.0, t / (warmup * n)) if warmup else beta
+
+    _rejects(ex.check_kl_weight, lambda t, n, b, w: b * min(1.0, t / (w * n)) if w else 1.0,
+             "beta, not 1")  # fmt: skip
+    for dtype in (torch.float32, torch.float64):
+        _accepts(ex.check_kl_weight, lambda *a, dtype=dtype: torch.tensor(right(*a), dtype=dtype),
+                 capsys)  # fmt: skip
+    _accepts(ex.check_kl_weight, lambda *a: torch.tensor([right(*a)], dtype=torch.float32), capsys)
+    _accepts(ex.check_kl_weight, right, capsys)
+    ex.check_kl_weight(right, seed=3)
+
+
+def test_messages_name_a_constant_a_sign_a_half_and_a_batch_sum() -> None:
+    def kl_j(m, v):
+        return 0.5 * (m**2 + v.exp() - 1 - v)
+
+    _rejects(ex.check_free_bits_kl, lambda m, v, lam: kl_j(m, v).sum(0).clamp(min=lam).sum(),
+             "summed over the batch.*expected .*, got ")  # fmt: skip
+    _rejects(ex.check_free_bits_kl, lambda m, v, lam: (2 * kl_j(m, v)).mean(0).clamp(min=lam).sum(),
+             "1/2 .* is missing.*expected .*, got ")  # fmt: skip
+    _rejects(ex.check_free_bits_kl, lambda m, v, lam: (-kl_j(m, v)).mean(0).clamp(min=lam).sum(),
+             "sign .* flipped.*expected .*, got ")  # fmt: skip
+    _rejects(
+        ex.check_iwae_from_log_weights,
+        lambda w: torch.logsumexp(w, 0) + math.log(len(w)),
+        "\\+ log k.*Expected .*got",
+    )
+    _rejects(
+        ex.check_iwae_from_log_weights,
+        lambda w: torch.logsumexp(w, 0) - math.log(len(w) - 1),
+        "log\\(k - 1\\).*Expected",
+    )
+    _rejects(
+        ex.check_iwae_from_log_weights,
+        lambda w: torch.logsumexp(w, 0) - math.log(len(w)) + 0.3,
+        "constant, \\+0.3.*Expected",
+    )
+    _rejects(ex.check_log_mean_exp, lambda w: torch.logsumexp(w, 0) + math.log(len(w)),
+             "\\+ log\\(n\\).*Expected")  # fmt: skip
+    _rejects(
+        ex.check_gaussian_kl,
+        lambda m, lv: -0.5 * (1 + lv - m**2 - lv.exp()).sum(-1) + 1.5,
+        "constant.*Expected",
+    )
+    _rejects(ex.check_class_posterior, lambda a, b: torch.log_softmax(a + b, 1) - 0.1, "Expected")
+
+
+def test_a_named_slip_also_shows_expected_against_got() -> None:
+    def kl(m, lv):
+        return -0.5 * (1 + lv - m**2 - lv.exp()).sum(-1)
+
+    _rejects(ex.check_gaussian_kl, lambda m, lv: 2 * kl(m, lv), "factor of 2.*Expected .*, got ")
+    _rejects(ex.check_gaussian_kl, lambda m, lv: -kl(m, lv), "sign.*Expected .*, got ")
+    _rejects(
+        ex.check_reparameterize, lambda m, lv, e: m + torch.exp(lv) * e, "missing 1/2.*Expected"
+    )
+    _rejects(ex.check_psnr, lambda a, b: -_psnr(a, b), "sign is flipped.*Expected")

@@ -583,7 +583,8 @@ def test_the_checkpoint_state_and_the_schedule(small_mnist) -> None:
     model = _model()
     config = TrainConfig(epochs=3, batch_size=64)
     train_batches, test_batches = _batches(small_mnist, config, torch.device("cpu"))
-    assert len(train_batches) == 8 and train_batches.shuffle and train_batches.binarize == "dynamic"
+    assert len(train_batches) == -(-len(small_mnist.train_images) // 64)
+    assert train_batches.shuffle and train_batches.binarize == "dynamic"
     assert test_batches.batch_size == 1000 and not test_batches.shuffle
     assert test_batches.binarize == "static"
     _, unbinarized = _batches(small_mnist, replace(config, binarize="none"), torch.device("cpu"))
@@ -591,7 +592,8 @@ def test_the_checkpoint_state_and_the_schedule(small_mnist) -> None:
     optimizer = torch.optim.Adam(model.parameters())
     assert _scheduler(optimizer, config, len(train_batches)) is None
     cosine = _scheduler(optimizer, replace(config, lr_schedule="cosine"), len(train_batches))
-    assert isinstance(cosine, torch.optim.lr_scheduler.CosineAnnealingLR) and cosine.T_max == 24
+    assert isinstance(cosine, torch.optim.lr_scheduler.CosineAnnealingLR)
+    assert cosine.T_max == 3 * len(train_batches)  # epochs x steps
     state = _checkpoint_state(model, config, small_mnist.source, optimizer, None, History(),
                               train_batches, None)  # fmt: skip
     assert list(state) == ["model_config", "train_config", "data_source", "model", "optimizer",

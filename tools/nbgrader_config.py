@@ -1,26 +1,33 @@
-# nbgrader_config.py for an instructor who uses nbgrader's course layout (nbgrader quickstart):
-# copy this file into the course folder (or add its lines to the course's nbgrader_config.py), put
-# the chapters as they are into source/, one assignment each, and release them:
+# nbgrader_config.py for a course run with nbgrader (`make assignment` writes a course folder with
+# it; to start your own, copy this file, grading.py and student_stubs.py into the course folder).
+# Its commands need the folder of the `nbgrader` command on PATH: nbgrader runs `alembic` from
+# there (activate the virtual environment, `. .venv/bin/activate`). The instructor guide gives the
+# whole cycle:
 #
-#   mkdir -p source/ch05 && cp chapters/05_building_the_vae.ipynb source/ch05/
-#   nbgrader generate_assignment ch05
+#   nbgrader generate_assignment ch10     # source/ch10/*.ipynb -> release/ch10/ (the student copy)
+#   nbgrader autograde ch10               # submitted/<student>/ch10/ -> autograded/, gradebook.db
+#   nbgrader export                       # grades.csv
 #
-# The chapters carry no nbgrader cell metadata, so nbgrader must not require it. The release then
-# holds the same student copies as `make student`. Autograding is not set up: the chapters' checks
-# run in the students' notebooks (vae_tutorial.exercises), not as nbgrader grade cells.
+# The chapters carry nbgrader's cell metadata: each coding exercise is an autograded answer cell
+# followed by a locked test cell with points (the exercise's check, and hidden tests on other
+# random inputs); each written answer is a manually graded cell with points. Autograding runs only
+# the setup cell and those cells (grading.py), not the chapter's experiments.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # student_stubs.py: copy it alongside
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # student_stubs.py, grading.py: beside it
 
 c = get_config()  # noqa: F821 (defined by traitlets when it loads this file)
 
+# Exploration code cells with a solution (graded by hand with their written answer) carry no
+# nbgrader metadata, so nbgrader must not require it for a solution region.
 c.ClearSolutions.enforce_metadata = False
 c.ClearHiddenTests.enforce_metadata = False
 c.ClearMarkScheme.enforce_metadata = False
-# nbgrader's own list, with ClearSolutions replaced by the subclass whose stub names the exercise
-# (leave this out to get nbgrader's plain stub, `raise NotImplementedError()`).
+# nbgrader's own list, with the shown source that answers an exercise hidden first, and
+# ClearSolutions replaced by the subclass whose stub names the exercise.
 c.GenerateAssignment.preprocessors = [
+    "student_stubs.HideAnswerDisplays",
     "nbgrader.preprocessors.IncludeHeaderFooter",
     "nbgrader.preprocessors.InstantiateTests",
     "nbgrader.preprocessors.LockCells",
@@ -34,3 +41,22 @@ c.GenerateAssignment.preprocessors = [
     "nbgrader.preprocessors.ComputeChecksums",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+# Autograde in grading mode: nbgrader's lists, with ClearOutput and Execute replaced by the
+# versions that run only the setup cell and the autograded cells.
+c.Autograde.sanitize_preprocessors = [
+    "grading.KeepSkippedOutputs",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Autograde.autograde_preprocessors = [
+    "grading.GradingExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Execute.timeout = 300  # seconds per cell: the setup cell imports torch, slow on a busy machine

@@ -1,11 +1,13 @@
 # nbconvert configuration for `make student`: student copies of the chapters, made by nbgrader's
-# own preprocessors (ClearSolutions, ClearHiddenTests, ClearOutput) through nbconvert:
+# own preprocessors (ClearSolutions, ClearHiddenTests, ClearOutput) through nbconvert, after the
+# shown source that answers an exercise is hidden (student_stubs.HideAnswerDisplays):
 #
 #   jupyter nbconvert --config tools/student_config.py --to notebook \
 #       --output-dir _build/student chapters/*.ipynb
 #
-# The chapters carry no nbgrader cell metadata, so the requirement that solution and hidden-test
-# regions sit in cells marked as such is turned off (enforce_metadata = False).
+# The exploration code cells with a solution carry no nbgrader cell metadata, so the requirement
+# that solution and hidden-test regions sit in cells marked as such is turned off
+# (enforce_metadata = False). `make assignment` makes nbgrader's release (tools/nbgrader_config.py).
 import sys
 from pathlib import Path
 
@@ -14,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # student_stubs.py, be
 c = get_config()  # noqa: F821 (defined by traitlets when it loads this file)
 
 c.NotebookExporter.preprocessors = [
+    "student_stubs.HideAnswerDisplays",  # show_source of an exercise's answer: a note instead
     "student_stubs.ExerciseClearSolutions",  # ClearSolutions, with a stub naming the exercise
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbgrader.preprocessors.ClearOutput",

@@ -3,6 +3,7 @@ the reparameterization trick."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import partial
 
@@ -12,9 +13,12 @@ from ._checking import (
     ExerciseError,
     _as_tensor,
     _close,
+    _generator,
+    _likely_mistake,
     _main_then_edge_cases,
     _sample_digits,
     _shape,
+    _versus,
 )
 
 __all__ = [
@@ -87,7 +91,8 @@ def check_expected_ink(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
         )
     if not torch.allclose(got, want, rtol=1e-4):
         raise ExerciseError(
-            "Not yet: by linearity of expectation, E[Σ bits] = Σ P(bit = 1) = Σ intensities."
+            "Not yet: by linearity of expectation, E[Σ bits] = Σ P(bit = 1) = Σ intensities. "
+            + _likely_mistake(got, want)
         )
     print("Correct: the expected number of ink pixels is the sum of the intensities.")
 
@@ -99,7 +104,7 @@ def check_linear_gaussian_log_marginal(fn: Callable[..., torch.Tensor]) -> None:
     from vae_tutorial.linear_gaussian import LinearGaussian
 
     model = LinearGaussian.random(data_dim=3, latent_dim=2, sigma=0.7, seed=4)
-    _, x = model.sample(5, torch.Generator().manual_seed(0))
+    _, x = model.sample(5, _generator(0))
     got = _as_tensor(fn(x, model.W, model.b, model.sigma), "log_marginal(x, W, b, sigma)")
     want = model.log_marginal(x)
     _shape(got, want, "One log p(x) per row of x")
@@ -111,7 +116,8 @@ def check_linear_gaussian_log_marginal(fn: Callable[..., torch.Tensor]) -> None:
         raise ExerciseError("The covariance also needs the observation noise: W W^T + sigma^2 I.")
     if not _close(got, want):
         raise ExerciseError(
-            "Not yet: x = W z + b + noise is Gaussian with mean b and covariance W W^T + sigma^2 I."
+            "Not yet: x = W z + b + noise is Gaussian with mean b and covariance "
+            "W W^T + sigma^2 I. " + _likely_mistake(got, want)
         )
     print("Correct: the integral over z, in closed form.")
 
@@ -120,7 +126,7 @@ def check_log_mean_exp(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
     """Exercise: ``fn(log_w)`` returns log(mean(exp(log_w))) of a 1-D tensor, stably."""
     from vae_tutorial.losses import log_mean_exp
 
-    g = torch.Generator().manual_seed(0)
+    g = _generator(0)
     moderate = torch.randn(50, generator=g, dtype=torch.float64)
     tiny = moderate * 5 - 1_000.0  # log-likelihoods of a real model are this small
     for log_w in (moderate, tiny):
@@ -133,8 +139,16 @@ def check_log_mean_exp(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
             )
         if torch.allclose(got, torch.logsumexp(log_w, 0)):
             raise ExerciseError("That is log-SUM-exp; the mean needs one more term: - log(n).")
+        versus = f"Expected {want.item():.6f}, got {got.item():.6f}."
+        n = len(log_w)
+        if torch.allclose(got.double(), want + 2 * math.log(n)):
+            raise ExerciseError(
+                f"The constant has the wrong sign: + log(n), not - log(n). {versus}"
+            )
+        if torch.allclose(got.double(), want + math.log(n) - math.log(n - 1)):
+            raise ExerciseError(f"Subtract log(n), not log(n - 1): the mean of n terms. {versus}")
         if not torch.allclose(got.double(), want, rtol=1e-9, atol=1e-9):
-            raise ExerciseError(f"Expected {want.item():.6f}, got {got.item():.6f}.")
+            raise ExerciseError(f"Not yet: log(1/n sum_i exp(log_w_i)). {versus}")
     print("Correct: stable even when every weight underflows to 0 in floating point.")
 
 
@@ -150,7 +164,7 @@ def check_gaussian_kl(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) 
 def _gaussian_kl_main_case(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
     from vae_tutorial.losses import gaussian_kl
 
-    g = torch.Generator().manual_seed(0)
+    g = _generator(0)
     mean, log_var = torch.randn(8, 5, generator=g), torch.randn(8, 5, generator=g)
     got = _as_tensor(fn(mean, log_var), "gaussian_kl(mean, log_var)")
     want = gaussian_kl(mean, log_var)
@@ -165,9 +179,11 @@ def _gaussian_kl_main_case(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
         )
     _shape(got, want, "KL per example")
     if _close(got, 2 * want):
-        raise ExerciseError("Off by a factor of 2: the closed form starts with -1/2.")
+        raise ExerciseError(
+            "Off by a factor of 2: the closed form starts with -1/2. " + _versus(got, want)
+        )
     if _close(got, -want):
-        raise ExerciseError("Wrong sign: a KL divergence is never negative.")
+        raise ExerciseError("Wrong sign: a KL divergence is never negative. " + _versus(got, want))
     var_as_std = -0.5 * torch.sum(
         1 + 2 * torch.log(log_var.abs()) - mean.pow(2) - log_var.pow(2), -1
     )
@@ -176,7 +192,10 @@ def _gaussian_kl_main_case(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
             "log_var is log(sigma^2): sigma^2 = exp(log_var); it is not sigma itself."
         )
     if not _close(got, want):
-        raise ExerciseError("Not yet: KL = -1/2 * sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2).")
+        raise ExerciseError(
+            "Not yet: KL = -1/2 * sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2). "
+            + _likely_mistake(got, want, batch=len(mean))
+        )
 
 
 def _gaussian_kl_edge_case(
@@ -209,7 +228,7 @@ def check_bernoulli_log_likelihood(
     """Exercise: ``fn(logits, x)`` returns log p(x|z) per example, summed over pixels."""
     from vae_tutorial.losses import bernoulli_log_likelihood
 
-    g = torch.Generator().manual_seed(0)
+    g = _generator(0)
     logits = 3 * torch.randn(6, 784, generator=g)
     x = torch.bernoulli(torch.full((6, 784), 0.2), generator=g)
     got = _as_tensor(fn(logits, x), "bernoulli_log_likelihood(logits, x)")
@@ -220,7 +239,9 @@ def check_bernoulli_log_likelihood(
         )
     _shape(got, want, "log p(x|z) per example")
     if _close(got, -want):
-        raise ExerciseError("Wrong sign: binary cross-entropy is the NEGATIVE log-likelihood.")
+        raise ExerciseError(
+            "Wrong sign: binary cross-entropy is the NEGATIVE log-likelihood. " + _versus(got, want)
+        )
     if _close(got, want / 784) or _close(got, -want / 784):
         raise ExerciseError(
             "You averaged over pixels; the log-likelihood of an image is the SUM over pixels."
@@ -233,7 +254,7 @@ def check_bernoulli_log_likelihood(
     if not _close(got, want, rtol=1e-4, atol=1e-3):
         raise ExerciseError(
             "Not yet: sum_j x_j log(lambda_j) + (1 - x_j) log(1 - lambda_j), "
-            "with lambda = sigmoid(logits)."
+            "with lambda = sigmoid(logits). " + _likely_mistake(got, want)
         )
     extreme = torch.tensor([[-100.0, -30.0, 0.0, 30.0, 100.0] * 2])  # one example, 10 pixels
     x = torch.tensor([[0.0] * 5 + [1.0] * 5])
@@ -268,7 +289,7 @@ def check_reparameterize(
 def _reparameterize_main_case(
     fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
 ) -> None:
-    g = torch.Generator().manual_seed(0)
+    g = _generator(0)
     mean = torch.randn(4, 3, generator=g).requires_grad_()
     log_var = torch.randn(4, 3, generator=g).requires_grad_()
     eps = torch.randn(4, 3, generator=g)
@@ -277,14 +298,18 @@ def _reparameterize_main_case(
     _shape(got, want, "z")
     if _close(got, mean + torch.exp(log_var) * eps):
         raise ExerciseError(
-            "exp(log_var) is the variance; the standard deviation is exp(log_var / 2)."
+            "exp(log_var) is the variance; the standard deviation is exp(log_var / 2): a "
+            "missing 1/2 in the exponent. " + _versus(got, want)
         )
     if _close(got, mean + log_var * eps):
         raise ExerciseError(
             "log_var is a log-variance: turn it into sigma = exp(log_var / 2) first."
         )
     if not _close(got, want):
-        raise ExerciseError("Not yet: z = mu + sigma * eps with sigma = exp(log_var / 2).")
+        raise ExerciseError(
+            "Not yet: z = mu + sigma * eps with sigma = exp(log_var / 2). "
+            + _likely_mistake(got, want)
+        )
     if not got.requires_grad:
         raise ExerciseError(
             "z has no gradient: build it from mean and log_var with torch operations."
@@ -322,9 +347,7 @@ def check_score_function(fn: Callable[..., torch.Tensor]) -> None:
         return torch.sin(z) + z**2
 
     mu, sigma = 0.4, 0.8
-    z = mu + sigma * torch.randn(
-        200_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64
-    )
+    z = mu + sigma * torch.randn(200_000, generator=_generator(0), dtype=torch.float64)
     got = _as_tensor(fn(f, mu, sigma, z), "score_estimates(f, mu, sigma, z)")
     want = f(z) * (z - mu) / sigma**2
     _shape(got, want, "one estimate per sample")
@@ -337,7 +360,10 @@ def check_score_function(fn: Callable[..., torch.Tensor]) -> None:
             "That is the pathwise estimate f'(z); the score function uses only f(z)."
         )
     if not _close(got, want):
-        raise ExerciseError("Not yet: the estimate is f(z) * d/dmu log N(z; mu, sigma^2).")
+        raise ExerciseError(
+            "Not yet: the estimate is f(z) * d/dmu log N(z; mu, sigma^2). "
+            + _likely_mistake(got, want)
+        )
     true = torch.tensor(mu).cos() * torch.exp(torch.tensor(-(sigma**2) / 2)) + 2 * mu
     print(
         f"Correct: mean of the estimates {got.mean():.3f} ± {got.std() / len(z) ** 0.5:.3f};"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import torch
 
-from ._checking import ExerciseError, _as_tensor, _close, _shape
+from ._checking import ExerciseError, _as_tensor, _close, _generator, _likely_mistake, _shape
 
 __all__ = [
     "check_count_parameters",
@@ -21,6 +21,11 @@ def check_count_parameters(fn: Callable[[int, tuple[int, ...], int], int]) -> No
     from vae_tutorial.model import VAE, VAEConfig
 
     cases = [(784, (400,), 20), (784, (200, 200), 50), (784, (256,), 2), (10, (), 1), (5, (3,), 1)]
+    g = _generator(17)
+    for _ in range(3):  # random sizes: 0 to 3 hidden layers
+        depth = int(torch.randint(0, 4, (1,), generator=g))
+        sizes = torch.randint(1, 300, (depth + 2,), generator=g).tolist()
+        cases.append((sizes[0], tuple(sizes[1:-1]), sizes[-1]))
     for input_dim, hidden, d in cases:
         got = fn(input_dim, hidden, d)
         config = VAEConfig(latent_dim=d, hidden_dims=hidden, input_dim=input_dim)
@@ -35,7 +40,9 @@ def check_count_parameters(fn: Callable[[int, tuple[int, ...], int], int]) -> No
             elif got == want - (widths[-1] * d + d):
                 hint = "The encoder has two heads of the same size: mean and log-variance."
             raise ExerciseError(f"For {sizes}: you count {got}, PyTorch counts {want:,}. {hint}")
-    print("Correct: your count matches PyTorch's for five shapes, including no hidden layer.")
+    print(
+        f"Correct: your count matches PyTorch's for {len(cases)} shapes, including no hidden layer."
+    )
 
 
 def check_train_step(fn: Callable[..., float]) -> None:
@@ -43,19 +50,19 @@ def check_train_step(fn: Callable[..., float]) -> None:
     from vae_tutorial.model import VAE, VAEConfig
 
     def make() -> tuple[VAE, torch.optim.Optimizer]:
-        torch.manual_seed(0)
+        torch.manual_seed(_generator(0).initial_seed())
         model = VAE(VAEConfig(latent_dim=3, hidden_dims=(16,)))
         return model, torch.optim.Adam(model.parameters(), lr=1e-2)
 
-    x = torch.bernoulli(torch.full((8, 784), 0.3), generator=torch.Generator().manual_seed(1))
+    x = torch.bernoulli(torch.full((8, 784), 0.3), generator=_generator(1))
     theirs, their_opt = make()
     ours, our_opt = make()
     with torch.random.fork_rng():
-        torch.manual_seed(2)
+        torch.manual_seed(_generator(2).initial_seed())
         for _ in range(2):  # two steps: a forgotten zero_grad shows on the second
             got = fn(theirs, their_opt, x)
     with torch.random.fork_rng():
-        torch.manual_seed(2)
+        torch.manual_seed(_generator(2).initial_seed())
         for _ in range(2):
             out = ours.loss(x)
             our_opt.zero_grad()
@@ -94,20 +101,33 @@ def check_iwae_from_log_weights(fn: Callable[[torch.Tensor], torch.Tensor]) -> N
 
     ``L_k = log (1/k) sum_i w_i``, computed as ``logsumexp(log_w, 0) - log k``.
     """
-    g = torch.Generator().manual_seed(0)
-    log_w = torch.randn(50, 7, generator=g, dtype=torch.float64) * 3 - 90
+    g = _generator(0)
+    k, batch = 50, 7
+    log_w = torch.randn(k, batch, generator=g, dtype=torch.float64) * 3 - 90
     got = _as_tensor(fn(log_w), "iwae_from_log_weights(log_w)")
-    want = torch.logsumexp(log_w, 0) - math.log(50)
+    want = torch.logsumexp(log_w, 0) - math.log(k)
     _shape(got, want, "one bound per example (the k samples are dimension 0)")
+    versus = f"Expected {want[0].item():.6f}, got {got[0].item():.6f} for the first example."
     if _close(got, log_w.mean(0)):
         raise ExerciseError(
             "You averaged the log-weights: that is the ELBO's estimate, whatever k is. Average "
-            "the weights themselves, then take the log."
+            f"the weights themselves, then take the log. {versus}"
         )
-    if _close(got, torch.logsumexp(log_w, 0)):
-        raise ExerciseError("Subtract log k: the bound is the log of the *mean* of the weights.")
+    constants = [
+        (math.log(k), "Subtract log k: the bound is the log of the *mean* of the weights."),
+        (2 * math.log(k), "The constant has the wrong sign: + log k instead of - log k."),
+        (math.log(k) - math.log(k - 1), "Subtract log k, not log(k - 1): the mean of k weights."),
+        (math.log(k) - math.log(batch), "Subtract log k, the number of samples (dimension 0), "
+         "not the log of the batch size."),
+    ]  # fmt: skip
+    for offset, hint in constants:
+        if _close(got, want + offset):
+            raise ExerciseError(f"{hint} {versus}")
     if not _close(got, want):
-        raise ExerciseError("Not yet: L_k = log( (1/k) * sum_i exp(log_w_i) ) for each example.")
+        raise ExerciseError(
+            "Not yet: L_k = log( (1/k) * sum_i exp(log_w_i) ) for each example. "
+            + _likely_mistake(got, want)
+        )
     tiny = torch.full((5, 2), -1000.0, dtype=torch.float64)
     out = fn(tiny)
     if not torch.isfinite(out).all() or not _close(out, tiny[0]):

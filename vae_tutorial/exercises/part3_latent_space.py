@@ -8,7 +8,15 @@ from collections.abc import Callable
 
 import torch
 
-from ._checking import ExerciseError, _as_tensor, _close, _shape
+from ._checking import (
+    ExerciseError,
+    _as_tensor,
+    _close,
+    _generator,
+    _likely_mistake,
+    _shape,
+    _versus,
+)
 
 __all__ = [
     "check_slerp",
@@ -27,7 +35,7 @@ def check_slerp(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.T
     """
     from vae_tutorial.latent import lerp, slerp
 
-    g = torch.Generator().manual_seed(8)
+    g = _generator(8)
     t = torch.rand(9, generator=g, dtype=torch.float64)
     t[0], t[-1] = 0.0, 1.0
     for d in (2, 20):
@@ -49,7 +57,8 @@ def check_slerp(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.T
         if not _close(got, want):
             raise ExerciseError(
                 "Not yet: the weights are sin((1 - t) Omega) / sin(Omega) and "
-                "sin(t Omega) / sin(Omega), with cos(Omega) = z0·z1 / (|z0| |z1|)."
+                "sin(t Omega) / sin(Omega), with cos(Omega) = z0·z1 / (|z0| |z1|). "
+                + _likely_mistake(got, want)
             )
     z0 = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
     for z1 in (z0.clone(), 2 * z0):
@@ -75,7 +84,7 @@ def check_quantile_cell_shares(fn: Callable[[torch.Tensor, int], torch.Tensor]) 
     """
     from vae_tutorial.latent import quantile_cell_shares
 
-    g = torch.Generator().manual_seed(8)
+    g = _generator(8)
     prior_like = torch.randn(3000, 2, generator=g, dtype=torch.float64)
     clustered = 0.4 * torch.randn(1000, 2, generator=g, dtype=torch.float64) + torch.tensor([1, -1])
     z = torch.cat([prior_like, clustered])
@@ -110,7 +119,7 @@ def check_quantile_cell_shares(fn: Callable[[torch.Tensor, int], torch.Tensor]) 
             raise ExerciseError(
                 "Not yet: map each coordinate through the normal CDF, u = Phi(z), and put the code "
                 "in cell floor(n u) of each axis (clamped to n - 1), so every cell holds 1/n^2 of "
-                "the prior's mass."
+                "the prior's mass. " + _likely_mistake(got, want)
             )
     print("Correct: one share per quantile cell, laid out like the decoded grid, summing to 1.")
 
@@ -118,7 +127,7 @@ def check_quantile_cell_shares(fn: Callable[[torch.Tensor, int], torch.Tensor]) 
 def check_unsure_shares(fn: Callable[[torch.Tensor, list[float]], torch.Tensor]) -> None:
     """Exercise: ``fn(top_probability, thresholds)`` gives, for each threshold, the share of images
     whose top probability is below it (strictly): a tensor ``(len(thresholds),)``."""
-    g = torch.Generator().manual_seed(8)
+    g = _generator(8)
     top = torch.rand(2000, generator=g, dtype=torch.float64) * 0.9 + 0.1
     top[:50] = 0.7  # ties at a threshold: "below" is strict
     thresholds = [0.5, 0.7, 0.9, 0.99]
@@ -137,7 +146,8 @@ def check_unsure_shares(fn: Callable[[torch.Tensor, list[float]], torch.Tensor])
         raise ExerciseError("Images exactly at the threshold count as sure: use `<`, not `<=`.")
     if not _close(got, want):
         raise ExerciseError(
-            "Not yet: for each threshold c, the mean of (top_probability < c) over the images."
+            "Not yet: for each threshold c, the mean of (top_probability < c) over the images. "
+            + _likely_mistake(got, want)
         )
     print("Correct: the share below each threshold, with ties counted as sure.")
 
@@ -147,7 +157,7 @@ def check_psnr(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None
     10 log10(1 / MSE) for pixels in [0, 1], +inf for identical images."""
     from vae_tutorial.denoising import psnr
 
-    g = torch.Generator().manual_seed(9)
+    g = _generator(9)
     clean = torch.rand(6, 784, generator=g, dtype=torch.float64)
     estimate = (clean + 0.1 * torch.randn(6, 784, generator=g, dtype=torch.float64)).clamp(0, 1)
     for a, b, what in ((estimate, clean, "a batch of six"), (estimate[:1], clean[:1], "one image")):
@@ -163,7 +173,10 @@ def check_psnr(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None
         if _close(got, want * math.log(10)):
             raise ExerciseError("That is 10 ln(1 / MSE): PSNR uses log10.")
         if _close(got, -want):
-            raise ExerciseError("The sign is flipped: PSNR = 10 log10(1 / MSE) = -10 log10(MSE).")
+            raise ExerciseError(
+                "The sign is flipped: PSNR = 10 log10(1 / MSE) = -10 log10(MSE). "
+                + _versus(got, want)
+            )
         if _close(got, want + 20 * torch.log10(torch.tensor(255.0, dtype=torch.float64))):
             raise ExerciseError("The pixels are in [0, 1], so the peak value is 1, not 255.")
         if _close(got, want - 10 * math.log10(784)):
@@ -174,12 +187,12 @@ def check_psnr(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None
         if _close(got, want / 2) or _close(got, 2 * want):
             raise ExerciseError(
                 "Off by a factor of two: 10 log10 of the ratio of powers (MSE is already a "
-                "squared error), not 20 log10."
+                "squared error), not 20 log10. " + _versus(got, want)
             )
         if not _close(got, want):
             raise ExerciseError(
                 "Not yet: MSE = mean over an image's pixels of (estimate - clean)^2, and "
-                "PSNR = 10 log10(1 / MSE)."
+                "PSNR = 10 log10(1 / MSE). " + _likely_mistake(got, want)
             )
     same = _as_tensor(fn(clean, clean), "psnr(clean, clean)")
     if not torch.isinf(same).all() or (same < 0).any():
@@ -196,7 +209,7 @@ def check_salt_and_pepper(fn: Callable[..., torch.Tensor]) -> None:
     x = torch.full((4000, 784), 0.5)
     before = x.clone()
     for p in (0.0, 0.1, 0.5, 1.0):
-        g = torch.Generator().manual_seed(10)
+        g = _generator(10)
         got = _as_tensor(fn(x, p, g), "salt_and_pepper(x, p, generator)")
         if not torch.equal(x, before):
             raise ExerciseError(
@@ -226,7 +239,7 @@ def check_salt_and_pepper(fn: Callable[..., torch.Tensor]) -> None:
                 f"{salt:.0%} of the replaced pixels are 1 (salt; drawn as black ink in this book's "
                 "figures): salt and pepper are equally likely, about 50% each."
             )
-    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    g1, g2 = _generator(3), _generator(3)
     if not torch.equal(fn(x[:10], 0.3, g1), fn(x[:10], 0.3, g2)):
         raise ExerciseError(
             "Two calls with equally seeded generators differ: draw every random number with "

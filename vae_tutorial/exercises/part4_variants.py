@@ -13,9 +13,12 @@ from ._checking import (
     ExerciseError,
     _as_tensor,
     _close,
+    _generator,
+    _likely_mistake,
     _main_then_edge_cases,
     _number,
     _shape,
+    _versus,
 )
 
 __all__ = [
@@ -28,92 +31,125 @@ __all__ = [
 ]
 
 
+def _kl_weight_cases() -> list[tuple[int, int, float, int]]:
+    """(step, steps_per_epoch, beta, warmup_epochs): the edge cases, then random ones."""
+    cases = [(0, 100, 4.0, 0), (37, 100, 0.5, 0), (0, 100, 1.0, 0), (0, 100, 4.0, 10),
+             (1, 100, 4.0, 10), (500, 100, 4.0, 10), (999, 100, 4.0, 10), (1000, 100, 4.0, 10),
+             (5000, 100, 4.0, 10), (3, 1, 0.5, 2), (7, 469, 0.25, 1)]  # fmt: skip
+    g = _generator(14)
+    for _ in range(12):
+        per_epoch, warmup = (int(v) for v in torch.randint(1, 500, (1,), generator=g).tolist()
+                             + torch.randint(0, 6, (1,), generator=g).tolist())  # fmt: skip
+        step = int(torch.randint(0, max(2 * warmup * per_epoch, 10), (1,), generator=g))
+        beta = round(float(torch.empty(1).uniform_(0.1, 8.0, generator=g)), 3)
+        cases.append((step, per_epoch, beta if beta != 1 else 2.0, warmup))
+    return cases
+
+
 def check_kl_weight(fn: Callable[[int, int, float, int], float]) -> None:
     """Exercise: ``fn(step, steps_per_epoch, beta, warmup_epochs)`` is the KL weight
-    w(t) = β min(1, t / T), T = warmup_epochs * steps_per_epoch (w = β without warm-up)."""
-    from vae_tutorial.objective import Objective
-
-    cases = [(0, 100, 1.0, 0), (0, 100, 4.0, 10), (1, 100, 4.0, 10), (500, 100, 4.0, 10),
-             (999, 100, 4.0, 10), (1000, 100, 4.0, 10), (5000, 100, 4.0, 10), (3, 1, 0.5, 2),
-             (7, 469, 0.25, 1)]  # fmt: skip
-    for step, per_epoch, beta, warmup in cases:
-        want = Objective(beta=beta, kl_warmup_epochs=warmup).kl_weight(step, per_epoch)
+    w(t) = β min(1, t / T), T = warmup_epochs * steps_per_epoch (w = β without warm-up).
+    A float or a one-element tensor (float32 too) is accepted."""
+    for step, per_epoch, beta, warmup in _kl_weight_cases():
+        warmup_steps = warmup * per_epoch
+        want = beta if step >= warmup_steps else beta * step / warmup_steps
         try:
-            got = _number(fn(step, per_epoch, beta, warmup), "your kl_weight")
+            raw = fn(step, per_epoch, beta, warmup)
         except ZeroDivisionError:
             raise ExerciseError(
                 f"ZeroDivisionError at step {step} with warm-up {warmup}: without warm-up T = 0, "
                 "so return beta before dividing by T (there is no division by zero steps)."
             ) from None
-        if math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-12):
+        got = _number(raw, "your kl_weight")
+        single = isinstance(raw, torch.Tensor) and raw.dtype in (torch.float16, torch.bfloat16,
+                                                                  torch.float32)  # fmt: skip
+        rel = 1e-3 if single and raw.dtype != torch.float32 else 1e-5 if single else 1e-9
+        if math.isclose(got, want, rel_tol=rel, abs_tol=1e-12):
             continue
         where = f"step {step}, {per_epoch} steps per epoch, beta {beta:g}, warm-up {warmup}"
-        if warmup == 0 and not math.isclose(got, beta, rel_tol=1e-6):
+        versus = f"expected {want:.8g}, got {got:.8g}"
+        if warmup == 0 and math.isclose(got, 1.0, rel_tol=1e-6):
+            raise ExerciseError(f"Without warm-up the weight is beta, not 1: {where}: {versus}.")
+        if warmup == 0:
             raise ExerciseError(
-                f"Without warm-up the weight is beta at every step: {where} gives {got:g}, "
-                f"expected {beta:g} (and no division by zero steps)."
+                f"Without warm-up the weight is beta at every step: {where}: {versus} "
+                "(and no division by zero steps)."
             )
-        if warmup and step > warmup * per_epoch and got > beta * (1 + 1e-6):
+        if step > warmup_steps and got > beta * (1 + 1e-6):
             raise ExerciseError(
-                f"After the warm-up the weight stays at beta: {where} gives {got:g} > {beta:g}. "
+                f"After the warm-up the weight stays at beta: {where}: {versus}. "
                 "Cap the ramp with min(1, t / T)."
             )
-        if warmup and math.isclose(got, step / (warmup * per_epoch), rel_tol=1e-6) and beta != 1:
-            raise ExerciseError(
-                f"The ramp goes from 0 to beta, not to 1: {where} gives {got:g}, expected {want:g}."
-            )
-        if warmup and step < warmup and math.isclose(got, beta * min(1, step / warmup)):
+        if math.isclose(got, min(1.0, step / warmup_steps), rel_tol=1e-5):
+            raise ExerciseError(f"The ramp goes from 0 to beta, not to 1: {where}: {versus}.")
+        if math.isclose(got, beta * min(1, step / warmup), rel_tol=1e-5):
             raise ExerciseError(
                 f"T counts optimizer steps, warmup_epochs * steps_per_epoch, not epochs: "
-                f"{where} gives {got:g}, expected {want:g}."
+                f"{where}: {versus}."
             )
-        if not math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-12):
-            raise ExerciseError(
-                f"{where}: expected w = beta * min(1, t / T) = {want:g}, got {got:g}."
-            )
+        raise ExerciseError(f"{where}: w = beta * min(1, t / T): {versus}.")
     print("Correct: the weight rises linearly from 0 to beta over the warm-up, then stays.")
+
+
+def _free_bits_inputs(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, log_var) of ``n`` examples in 6 dimensions: some far below 1 nat, some far above."""
+    g = _generator(10 + n)
+    scale = torch.tensor([0.05, 0.1, 1.0, 2.0, 0.01, 3.0], dtype=torch.float64)
+    shift = torch.tensor([0.0, 0.0, 1.0, 4.0, 0.0, 8.0], dtype=torch.float64)
+    perm = torch.randperm(6, generator=g)
+    mean = torch.randn(n, 6, generator=g, dtype=torch.float64) * scale[perm]
+    log_var = torch.randn(n, 6, generator=g, dtype=torch.float64) * 0.3 - shift[perm]
+    return mean.requires_grad_(True), log_var
 
 
 def check_free_bits_kl(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> None:
     """Exercise: ``fn(mean, log_var, lam)`` is sum_j max(lam, KL_j), KL_j the batch-mean KL of
     latent dimension j; below lam a dimension gets no gradient."""
     from vae_tutorial.losses import gaussian_kl
-    from vae_tutorial.objective import free_bits_kl
 
-    g = torch.Generator().manual_seed(10)
-    for n, lam, what in ((64, 0.5, "a batch of 64"), (1, 0.5, "a batch of one"),
-                         (64, 0.0, "lambda = 0")):  # fmt: skip
-        mean = torch.randn(n, 6, generator=g, dtype=torch.float64) * torch.tensor(
-            [0.05, 0.1, 1.0, 2.0, 0.01, 3.0], dtype=torch.float64
-        )
-        log_var = torch.randn(n, 6, generator=g, dtype=torch.float64) * 0.3 - torch.tensor(
-            [0.0, 0.0, 1.0, 4.0, 0.0, 8.0], dtype=torch.float64
-        )
-        mean.requires_grad_(True)
+    def per_dim(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:  # (B, d)
+        return 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var)
+
+    lam_random = round(float(torch.rand(1, generator=_generator(15))) * 0.8 + 0.1, 3)
+    cases = ((64, 0.5, "a batch of 64"), (1, 0.5, "a batch of one"), (64, 0.0, "lambda = 0"),
+             (32, lam_random, f"a batch of 32, lambda = {lam_random:g}"))  # fmt: skip
+    for n, lam, what in cases:
+        mean, log_var = _free_bits_inputs(n)
         got = _as_tensor(fn(mean, log_var, lam), "free_bits_kl(mean, log_var, lam)")
-        want = free_bits_kl(mean, log_var, lam)
+        kl_bj = per_dim(mean, log_var)
+        want = torch.clamp(kl_bj.mean(0), min=lam).sum()
         if got.dim() != 0:
             raise ExerciseError(
                 f"{what}: return one number (the sum over dimensions), got shape "
                 f"{tuple(got.shape)}."
             )
-        per_example = torch.clamp(gaussian_kl(mean.unsqueeze(-1), log_var.unsqueeze(-1)),
-                                  min=lam).sum(-1).mean()  # fmt: skip
-        if n > 1 and lam > 0 and _close(got.detach(), per_example.detach()):
-            raise ExerciseError(
-                f"{what}: you clamped each example's KL; free bits clamp each dimension's KL "
-                "averaged over the batch first (KL_j = mean over b), then take max(lam, KL_j)."
-            )
-        if lam > 0 and _close(got.detach(), gaussian_kl(mean, log_var).mean().detach()):
-            raise ExerciseError(f"{what}: that is the plain KL; no dimension was clamped at lam.")
+        versus = f"expected {want.item():.6g}, got {got.item():.6g}"
+        wrongs = [
+            (torch.clamp(kl_bj, min=lam).sum(-1).mean(), n > 1 and lam > 0,
+             "you clamped each example's KL; free bits clamp each dimension's KL averaged over "
+             "the batch first (KL_j = mean over b), then take max(lam, KL_j)"),
+            (gaussian_kl(mean, log_var).mean(), lam > 0, "that is the plain KL; no dimension was "
+             "clamped at lam"),
+            (torch.clamp(kl_bj.sum(0), min=lam).sum(), n > 1, "KL_j summed over the batch: "
+             "average it over the batch (mean over b)"),
+            (torch.clamp(2 * kl_bj.mean(0), min=lam).sum(), True, "twice each KL_j: the 1/2 of "
+             "KL_j = 1/2 (mu^2 + sigma^2 - 1 - log sigma^2) is missing"),
+            (torch.clamp(-kl_bj.mean(0), min=lam).sum(), lam > 0, "the sign of KL_j is flipped: "
+             "KL_j = 1/2 (mu^2 + sigma^2 - 1 - log sigma^2) is never negative"),
+            (torch.clamp(kl_bj.mean(0), max=lam).sum(), lam > 0, "that is min(lam, KL_j): the "
+             "floor is max(lam, KL_j), torch.clamp(kl_j, min=lam)"),
+        ]  # fmt: skip
+        for wrong, applies, hint in wrongs:
+            if applies and not _close(wrong, want) and _close(got.detach(), wrong.detach()):
+                raise ExerciseError(f"{what}: {hint}; {versus}.")
         if not _close(got.detach(), want.detach(), rtol=1e-6):
             raise ExerciseError(
-                f"{what}: expected sum_j max(lam, KL_j) = {want.item():.6g}, got {got.item():.6g}."
+                f"{what}: sum_j max(lam, KL_j). {_likely_mistake(got, want, batch=n)}"
             )
         if not got.requires_grad:
             raise ExerciseError(f"{what}: the result has no gradient; keep it in torch.")
         (grad,) = torch.autograd.grad(got, mean)
-        below = gaussian_kl(mean.unsqueeze(-1), log_var.unsqueeze(-1)).mean(0) < lam
+        below = kl_bj.mean(0) < lam
         if lam > 0 and below.any() and grad[:, below].abs().max() > 0:
             raise ExerciseError(
                 f"{what}: a dimension below lam still gets a gradient; max(lam, KL_j) must be "
@@ -125,7 +161,7 @@ def check_free_bits_kl(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.T
 def check_class_posterior(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
     """Exercise: ``fn(log_px_given_y, log_py)`` is log p(y|x) by Bayes' rule, ``(N, K)``:
     log p(x|y) + log p(y) - logsumexp_y'(log p(x|y') + log p(y'))."""
-    g = torch.Generator().manual_seed(11)
+    g = _generator(11)
     for n, what in ((5, "five images"), (1, "one image")):
         log_px_given_y = -90 - 20 * torch.rand(n, 10, generator=g, dtype=torch.float64)
         log_py = torch.log_softmax(torch.randn(10, generator=g, dtype=torch.float64), 0)
@@ -144,7 +180,7 @@ def check_class_posterior(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tenso
         if not _close(got.double(), want, rtol=1e-6, atol=1e-8):
             raise ExerciseError(
                 f"{what}: expected log p(x|y) + log p(y) - log sum_y' p(x|y') p(y'); each row's "
-                "exp should sum to 1."
+                "exp should sum to 1. " + _likely_mistake(got, want)
             )
     print("Correct: log p(y|x) by Bayes' rule, normalized in log space.")
 
@@ -154,8 +190,16 @@ def check_conv_side(fn: Callable[[int, int, int, int], int]) -> None:
     floor((n + 2 padding - kernel) / stride) + 1, as torch computes it."""
     from torch import nn
 
-    for n, k, s, p in ((28, 4, 2, 1), (7, 4, 2, 1), (28, 3, 2, 1), (7, 3, 2, 1), (1, 3, 2, 1),
-                       (5, 3, 1, 0), (28, 5, 1, 2), (3, 3, 1, 0), (13, 4, 3, 0)):  # fmt: skip
+    cases = [(28, 4, 2, 1), (7, 4, 2, 1), (28, 3, 2, 1), (7, 3, 2, 1), (1, 3, 2, 1),
+             (5, 3, 1, 0), (28, 5, 1, 2), (3, 3, 1, 0), (13, 4, 3, 0)]  # fmt: skip
+    g = _generator(16)
+    for _ in range(10):  # random sizes, each with an output of at least one pixel
+        k, s, p = (
+            int(torch.randint(lo, hi, (1,), generator=g)) for lo, hi in ((1, 8), (1, 4), (0, 4))
+        )
+        n = max(k - 2 * p, 1) + int(torch.randint(0, 40, (1,), generator=g))
+        cases.append((n, k, s, p))
+    for n, k, s, p in cases:
         want = nn.Conv2d(1, 1, k, s, p)(torch.zeros(1, 1, n, n)).shape[-1]
         got = fn(n, k, s, p)
         if not isinstance(got, int):
@@ -180,7 +224,7 @@ def check_paired_difference(
     """Exercise: ``fn(a, b)`` for two models' values on the same n digits is the mean difference
     d = (1/n) sum_i (a_i - b_i) and its standard error sd(a - b) / sqrt(n), with the sample
     standard deviation (n - 1 in its denominator)."""
-    g = torch.Generator().manual_seed(12)
+    g = _generator(12)
     n = 400
     difficulty = 85 + 20 * torch.randn(n, generator=g, dtype=torch.float64)  # shared by both
     a = difficulty + 0.5 * torch.randn(n, generator=g, dtype=torch.float64)
@@ -219,7 +263,7 @@ def check_paired_difference(
 def check_negative_elbo(fn: Callable[..., torch.Tensor]) -> None:
     """Exercise: ``fn(logits, x, mean, log_var)`` is the VAE loss: the negative ELBO per example
     (summed over pixels and latent dimensions), averaged over the batch, as one number."""
-    g = torch.Generator().manual_seed(13)
+    g = _generator(13)
     b = 5
     logits = 3 * torch.randn(b, 784, generator=g, dtype=torch.float64)
     x = torch.bernoulli(torch.full((b, 784), 0.2, dtype=torch.float64), generator=g)
@@ -269,7 +313,7 @@ def _negative_elbo_main_case(
     ]
     for wrong, hint in hints:
         if _close(got, wrong):
-            raise ExerciseError(hint)
+            raise ExerciseError(f"{hint} {_versus(got, want)}")
     probs = torch.nn.functional.binary_cross_entropy_with_logits(
         torch.sigmoid(logits), x, reduction="none"
     ).sum(1)
@@ -278,7 +322,8 @@ def _negative_elbo_main_case(
     if not _close(got, want):
         raise ExerciseError(
             "Not yet: mean over the batch of [sum over pixels of BCE(logits, x) + "
-            "KL(q(z|x) || N(0, I))], KL = -1/2 sum_j (1 + log_var_j - mean_j^2 - exp(log_var_j))."
+            "KL(q(z|x) || N(0, I))], KL = -1/2 sum_j (1 + log_var_j - mean_j^2 - exp(log_var_j)). "
+            + _likely_mistake(got, want, batch=len(x))
         )
 
 
