@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from vae_tutorial.__main__ import main
 
@@ -148,6 +149,23 @@ def test_train_resume_evaluate_sample_export(tmp_path: Path) -> None:
             ["train", "--importance-samples", "5", "--beta", "2", "--out", "x.pt"],
             "importance_samples=5 trains the importance-weighted bound",
         ),
+        (["train", "--prior", "vamp", "--out", "x.pt"], "--prior: invalid choice: 'vamp'"),
+        (
+            ["train", "--prior", "mixture", "--out", "x.pt"],
+            "--prior mixture needs --prior-components K",
+        ),
+        (
+            ["train", "--prior-components", "3", "--out", "x.pt"],
+            "--prior-components 3: the normal prior N(0, I) has no components",
+        ),
+        (
+            ["train", "--prior", "mixture", "--prior-components", "0", "--out", "x.pt"],
+            "--prior-components: must be a positive integer, got 0",
+        ),
+        (
+            ["train", "--prior", "mixture", "--prior-components", "two", "--out", "x.pt"],
+            "--prior-components: expected a positive integer, got 'two'",
+        ),
     ],
 )
 def test_bad_arguments_get_clear_errors(
@@ -215,11 +233,14 @@ def test_help_explains_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         "--kl-warmup-epochs",
         "--free-bits",
         "--conditional",
+        "--prior",
+        "--prior-components",
     ):
         assert flag in text
     assert "(default: 20)" in text
     flat = " ".join(text.split())
-    for math in ("rec + β·KL", "w = β·min(1, t/T)", "sum_j max(λ, KL_j)", "q(z|x,y), p(x|z,y)"):
+    for math in ("rec + β·KL", "w = β·min(1, t/T)", "sum_j max(λ, KL_j)", "q(z|x,y), p(x|z,y)",
+                 "sum_k pi_k N(mu_k, diag sigma_k^2)"):  # fmt: skip
         assert math in flat, math
 
 
@@ -291,3 +312,32 @@ def test_a_convolutional_vae_from_the_command_line(tmp_path: Path) -> None:
     record = json.loads(weighted.with_suffix(".json").read_text())
     assert record["training"]["objective"]["importance_samples"] == 3
     assert record["initialized_from"]["epochs"] == 2
+
+
+def test_a_mixture_prior_from_the_command_line(tmp_path: Path) -> None:
+    """--prior mixture --prior-components K trains, records, evaluates and samples a VAE whose
+    p(z) is a learned mixture; the record's model says so, and the checkpoint loads it back."""
+    out = tmp_path / "mixture.pt"
+    flags = ["--latent-dim", "2", "--hidden-dims", "32", "--batch-size", "256", "--no-progress",
+             "--prior", "mixture", "--prior-components", "3"]  # fmt: skip
+    done = _run("train", "--epochs", "1", "--out", str(out), *flags, env_data=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "784-32-2 relu MLP, mixture prior of 3 components" in done.stdout
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert (record["model"]["prior"], record["model"]["prior_components"]) == ("mixture", 3)
+    assert "--prior mixture --prior-components 3" in record["commands"][0]
+    from vae_tutorial.prior import MixtureOfGaussiansPrior
+    from vae_tutorial.train import load_model
+
+    prior = load_model(out).prior
+    assert isinstance(prior, MixtureOfGaussiansPrior) and prior.means.shape == (3, 2)
+    assert not torch.equal(prior.logits, torch.zeros(3))  # trained: the weights moved
+    evaluated = _run("evaluate", str(out), "--k", "1", "10", "--n-test", "20", env_data=tmp_path)
+    assert evaluated.returncode == 0 and "mixture prior of 3 components" in evaluated.stdout
+    png = tmp_path / "mixture.png"
+    sampled = _run("sample", str(out), "--n", "8", "--out", str(png), env_data=tmp_path)
+    assert sampled.returncode == 0 and png.is_file(), sampled.stderr
+    plain = _run("train", "--epochs", "1", "--out", str(tmp_path / "plain.pt"), *flags[:7],
+                 env_data=tmp_path)  # fmt: skip
+    assert plain.returncode == 0, plain.stderr
+    assert json.loads((tmp_path / "plain.json").read_text())["model"]["prior"] == "normal"

@@ -178,6 +178,30 @@ def test_explorer_refuses_conditional_conv_and_overflowing_models(points) -> Non
         explorer_html(VAE(VAEConfig(latent_dim=2, hidden_dims=(16,))), points[0][:, :1], points[1])
 
 
+class _Temperature(VAE):
+    """A variant that changes only the scoring: what the page would not show."""
+
+    def score_logits(self, z, x, y=None):
+        return self.decode(z) / 2.0
+
+
+def test_explorer_refuses_variants_it_cannot_export_naming_their_class(points) -> None:
+    from vae_tutorial.variants import build_model
+
+    small = VAEConfig(latent_dim=2, hidden_dims=(16,))
+    with pytest.raises(ValueError, match=r"cannot draw this _Temperature .*overrides score_logits"):
+        explorer_html(_Temperature(small), *points)
+    normed = VAE(small)
+    normed.decoder.append(torch.nn.LayerNorm(16))  # a layer the page does not run
+    with pytest.raises(ValueError, match=r"cannot draw this VAE .*decoder holds LayerNorm"):
+        explorer_html(normed, *points)
+    mixture = build_model(VAEConfig(latent_dim=2, hidden_dims=(16,), prior="mixture",
+                                    prior_components=3))  # fmt: skip
+    with pytest.raises(ValueError, match="prior is a MixtureOfGaussiansPrior"):
+        explorer_html(mixture, *points)
+    assert "vae-explorer" in explorer_html(VAE(small), *points)  # the plain VAE is drawn
+
+
 def _spec_page(page_factory, html: str, edit) -> object:
     """The explorer's page with its JSON spec changed by ``edit(spec) -> text``."""
     found = re.search(r'(<script type="application/json" data-role="spec">)(.*?)(</script>)',

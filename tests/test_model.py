@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
 from vae_tutorial.model import VAE, VAEConfig
+
+# Every VAEConfig field: a configuration, and a change of that field, which describe() must show.
+# A new field goes here too (CONTRIBUTING.md, "Adding a model variant").
+DESCRIBED_CHANGES: dict[str, tuple[dict, dict]] = {
+    "latent_dim": ({}, {"latent_dim": 7}),
+    "hidden_dims": ({}, {"hidden_dims": (300,)}),
+    "activation": ({}, {"activation": "tanh"}),
+    "input_dim": ({}, {"input_dim": 100}),
+    "architecture": ({"hidden_dims": (8, 16)}, {"architecture": "conv"}),
+    "n_classes": ({}, {"n_classes": 10}),
+    "autoregressive": ({}, {"autoregressive": True}),
+    "residual_blocks": ({"architecture": "conv", "hidden_dims": (8, 16)}, {"residual_blocks": 1}),
+    "prior": ({}, {"prior": "mixture", "prior_components": 2}),
+    "prior_components": (
+        {"prior": "mixture", "prior_components": 2}, {"prior_components": 3}
+    ),
+}
 
 
 def test_shapes_through_the_model() -> None:
@@ -101,6 +120,22 @@ def test_an_unconditional_config_prints_as_before_and_a_conditional_one_says_so(
     for bad in (1, -2, 2.5, True):
         with pytest.raises(ValueError, match="n_classes"):
             VAEConfig(n_classes=bad)
+
+
+@pytest.mark.parametrize("name", sorted(DESCRIBED_CHANGES))
+def test_describe_shows_every_field(name: str) -> None:
+    """describe() names the model in logs, errors and records: a field it ignores would make
+    two different models read the same."""
+    base, change = DESCRIBED_CHANGES[name]
+    assert VAEConfig(**base).describe() != VAEConfig(**{**base, **change}).describe(), name
+
+
+def test_every_config_field_has_a_describe_check() -> None:
+    names = {f.name for f in dataclasses.fields(VAEConfig)}
+    assert names == set(DESCRIBED_CHANGES), (
+        f"add {sorted(names - set(DESCRIBED_CHANGES))} to DESCRIBED_CHANGES, and show it in "
+        "VAEConfig.describe()"
+    )
 
 
 def test_conditional_vae_reads_one_hot_labels_in_encoder_and_decoder() -> None:

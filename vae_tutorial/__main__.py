@@ -217,6 +217,7 @@ def _model_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     """The model the flags describe; fills in the architecture's default ``--hidden-dims``."""
     if args.hidden_dims is None:
         args.hidden_dims = [32, 64] if args.architecture == "conv" else [400]
+    components = _prior_components(parser, args)
     try:
         return VAEConfig(
             latent_dim=args.latent_dim,
@@ -225,12 +226,32 @@ def _model_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
             architecture=args.architecture,
             n_classes=MNIST_CLASSES if args.conditional else 0,
             residual_blocks=args.residual_blocks,
+            prior=args.prior,
+            prior_components=components,
         )
     except ValueError as err:
         flags = f"--hidden-dims {' '.join(map(str, args.hidden_dims))}"
         if args.residual_blocks:
             flags += f" --residual-blocks {args.residual_blocks}"
         parser.error(f"{flags}: {err}")
+
+
+def _prior_components(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``--prior-components``: K with ``--prior mixture`` (required), nothing with the normal
+    prior, which has no components; 0 stands for "none" in ``VAEConfig``."""
+    if args.prior == "normal":
+        if args.prior_components is not None:
+            parser.error(
+                f"--prior-components {args.prior_components}: the normal prior N(0, I) has no "
+                "components. Add --prior mixture for a learned mixture, or leave the flag out."
+            )
+        return 0
+    if args.prior_components is None:
+        parser.error(
+            f"--prior {args.prior} needs --prior-components K, the number of Gaussian "
+            "components (e.g. --prior-components 10)."
+        )
+    return args.prior_components
 
 
 def _check_model_size(parser: argparse.ArgumentParser, config: VAEConfig) -> None:
@@ -289,6 +310,7 @@ def _join(
         parser.error(str(err))
     args.collective_timeout = timeout
     return world, chosen
+
 
 def _record_so_far(
     parser: argparse.ArgumentParser, args: argparse.Namespace, model: VAE

@@ -76,7 +76,7 @@ class AutoregressiveVAE(VAE):
         """x ~ p(x|z) pixel by pixel in raster order, for n codes z ~ p(z) (or the given ``z``)."""
         device = self.to_logits.weight.device
         if z is None:
-            z = torch.randn(n, self.config.latent_dim, generator=generator)
+            z = self.prior.sample(n, generator)
         base = self.decode(z.to(device)).cpu()
         weight = (self.autoregression.weight * self.autoregression.mask).cpu()
         x = torch.zeros(len(base), self.config.input_dim)

@@ -14,6 +14,7 @@ from pathlib import Path
 from vae_tutorial.corruptions import Corruption
 from vae_tutorial.data import TEST_BINARIZATION_SEED
 from vae_tutorial.model import ACTIVATIONS, ARCHITECTURES
+from vae_tutorial.prior import PRIORS
 
 __all__ = ["MNIST_CLASSES", "build_parser"]
 
@@ -166,7 +167,8 @@ def _add_train_parser(sub: _SubParsers) -> None:
 
 
 def _add_model_flags(t: argparse.ArgumentParser) -> None:
-    """``train``'s model: latent dimension, architecture, hidden sizes, activation, conditional."""
+    """``train``'s model: latent dimension, architecture, hidden sizes, activation, conditional,
+    prior."""
     t.add_argument("--latent-dim", type=_width, default=20, help="dimension of z")
     t.add_argument(
         "--architecture",
@@ -198,6 +200,20 @@ def _add_model_flags(t: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"a conditional VAE (Sohn et al. 2015): q(z|x,y), p(x|z,y) with the one-hot digit "
         f"label y ({MNIST_CLASSES} classes) concatenated to the encoder's and decoder's inputs",
+    )
+    t.add_argument(
+        "--prior",
+        choices=list(PRIORS),
+        default="normal",
+        help="p(z): normal, N(0, I); mixture, sum_k pi_k N(mu_k, diag sigma_k^2) with pi, mu and "
+        "sigma learned (K = --prior-components)",
+    )
+    t.add_argument(
+        "--prior-components",
+        type=_positive_int,
+        default=None,
+        metavar="K",
+        help="with --prior mixture: K, the number of Gaussian components",
     )
 
 

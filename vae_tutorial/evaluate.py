@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from vae_tutorial.data import TEST_BINARIZATION_SEED, Batches, as_batch
-from vae_tutorial.losses import gaussian_kl, gaussian_log_density
+from vae_tutorial.losses import gaussian_log_density
 from vae_tutorial.model import VAE
 
 __all__ = [
@@ -65,7 +65,8 @@ def log_importance_weights(
 ) -> torch.Tensor:
     """log w_i = log p(x, z_i) - log q(z_i | x) for k draws z_i ~ q(z|x): ``(k, batch)``, nats.
 
-    ``log p(x, z) = log p(x | z) + log N(z; 0, I)``. For a conditional VAE, with the labels
+    ``log p(x, z) = log p(x | z) + log p(z)``, with ``model.prior.log_prob`` (N(0, I) by
+    default). For a conditional VAE, with the labels
     ``y``: log p(x, z | y) - log q(z | x, y), whose bound is on log p(x | y). The noise is drawn
     on the CPU, so a seeded ``generator`` gives the same weights on any device. On a CPU the
     draws are decoded ``DECODE_ROWS`` rows at a time (the same numbers, less memory traffic).
@@ -75,10 +76,7 @@ def log_importance_weights(
     mean, log_var = model.encode(x, y)
     eps = torch.randn((k, *mean.shape), generator=generator, dtype=mean.dtype).to(x.device)
     z = mean + torch.exp(0.5 * log_var) * eps  # (k, batch, d)
-    zeros = torch.zeros_like(mean)
-    log_prior_over_q = gaussian_log_density(z, zeros, zeros) - gaussian_log_density(
-        z, mean, log_var
-    )
+    log_prior_over_q = model.prior.log_prob(z) - gaussian_log_density(z, mean, log_var)
     samples = max(1, DECODE_ROWS // len(x)) if x.device.type == "cpu" else k
     log_px = torch.cat(
         [
@@ -172,6 +170,7 @@ def _posterior_means_and_kl(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     device = next(model.parameters()).device
     _check_labels(model, images, labels)
+    generator = torch.Generator().manual_seed(0)  # for a prior whose KL is a Monte Carlo estimate
     means, kls = [], []
     for item in Batches(
         images,
@@ -186,18 +185,20 @@ def _posterior_means_and_kl(
         batch = as_batch(item)
         mean, log_var = model.encode(batch.x, batch.y)
         means.append(mean.cpu())
-        # gaussian_kl sums over the last dimension; give each latent dimension its own
-        kls.append(gaussian_kl(mean.unsqueeze(-1), log_var.unsqueeze(-1)).cpu())
+        eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype).to(device)
+        z = mean + torch.exp(0.5 * log_var) * eps  # unused by N(0, I)'s closed form
+        kls.append(model.prior.kl_per_dimension(z, mean, log_var).cpu())
     return torch.cat(means), torch.cat(kls)
 
 
 def kl_per_dimension(
     model: VAE, images: torch.Tensor, labels: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Average KL(q(z_j|x) || N(0, 1)) of each latent dimension j over the images, ``(d,)``.
+    """Average KL(q(z_j|x) || p(z_j)) of each latent dimension j over the images, ``(d,)``.
 
-    The terms of :func:`~vae_tutorial.losses.gaussian_kl` before the sum: a dimension whose KL is
-    near 0 carries no information about x (it has collapsed to the prior).
+    For N(0, I), the terms of :func:`~vae_tutorial.losses.gaussian_kl` before the sum: a
+    dimension whose KL is near 0 carries no information about x (it has collapsed to the prior).
+    Another prior gives ``model.prior.kl_per_dimension``, a one-draw estimate per image.
     """
     _, kls = _posterior_means_and_kl(model, images, labels=labels)
     return kls.mean(0)

@@ -21,7 +21,8 @@ import torch
 from IPython.display import HTML
 from torch import nn
 
-from vae_tutorial.model import VAE
+from vae_tutorial.model import ACTIVATIONS, VAE
+from vae_tutorial.prior import StandardNormalPrior
 
 __all__ = ["export_decoder", "decode_exported", "explorer_html", "explorer"]
 
@@ -54,9 +55,12 @@ def export_decoder(model: VAE) -> list[dict[str, Any]]:
 
 
 def _check_exportable(model: VAE) -> None:
-    """Only what the JavaScript computes: an unconditional MLP decoder, z -> logits, with an
-    activation it knows. Anything else would be drawn wrong, so it is refused by name."""
-    c = model.config
+    """Only what the JavaScript computes: the unconditional MLP decoder of :class:`VAE`, z ->
+    ``Linear`` and activation layers -> logits, with an activation it knows, under the N(0, I)
+    prior whose circles the pad draws. A variant that changes any of these (a class overriding
+    ``decode`` or ``score_logits``, other layers in the decoder, another prior) would be drawn
+    wrong, so it is refused, naming the model's class and what the page cannot follow."""
+    c, name = model.config, type(model).__name__
     reasons = []
     if c.n_classes:
         reasons.append(f"it is conditional (its decoder also reads a label y among {c.n_classes})")
@@ -64,15 +68,34 @@ def _check_exportable(model: VAE) -> None:
         reasons.append(f"its decoder is {c.architecture}, and the page runs linear layers only")
     if getattr(c, "autoregressive", False):
         reasons.append("its decoder is autoregressive (each pixel also reads earlier pixels)")
-    if type(model).decode is not VAE.decode:
-        reasons.append(f"{type(model).__name__} overrides decode, which the page cannot follow")
+    for hook in ("decode", "score_logits"):
+        if getattr(type(model), hook) is not getattr(VAE, hook):
+            reasons.append(f"{name} overrides {hook}, which the page cannot follow")
+    odd = _odd_decoder_layers(model)
+    if odd and c.architecture == "mlp":
+        reasons.append(f"its decoder holds {', '.join(odd)}: the page runs Linear and "
+                       f"{c.activation} layers only")  # fmt: skip
+    if not isinstance(getattr(model, "prior", None), StandardNormalPrior):
+        prior = type(getattr(model, "prior", None)).__name__
+        reasons.append(f"its prior is a {prior}, and the pad draws the circles of N(0, I)")
     if c.activation not in JS_ACTIVATIONS:
         reasons.append(f"its activation {c.activation!r} is not one of {JS_ACTIVATIONS}")
     if reasons:
         raise ValueError(
-            f"the no-kernel explorer cannot draw this {c.describe()}: {'; '.join(reasons)}. Use "
-            "the ipywidgets explorers (vae_tutorial.widgets) with a kernel instead."
+            f"the no-kernel explorer cannot draw this {name} ({c.describe()}): "
+            f"{'; '.join(reasons)}. Use the ipywidgets explorers (vae_tutorial.widgets) with a "
+            "kernel instead."
         )
+
+
+def _odd_decoder_layers(model: VAE) -> list[str]:
+    """The classes among the decoder's parts that are neither ``nn.Linear`` nor the config's
+    activation (a decoder that is not an ``nn.Sequential`` counts as one part)."""
+    parts = [model.decoder, model.to_logits]
+    if type(model.decoder) is nn.Sequential:
+        parts = [*model.decoder, model.to_logits]
+    allowed = (nn.Linear, ACTIVATIONS.get(model.config.activation, nn.Linear))
+    return sorted({type(m).__name__ for m in parts if type(m) not in allowed})
 
 
 def _check_weights(linears: list[nn.Linear]) -> None:

@@ -78,13 +78,18 @@ class NegativeELBO(NamedTuple):
 
 
 def negative_elbo(
-    logits: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor
+    logits: torch.Tensor,
+    x: torch.Tensor,
+    mean: torch.Tensor,
+    log_var: torch.Tensor,
+    kl: torch.Tensor | None = None,
 ) -> NegativeELBO:
     """The VAE loss: -ELBO per example (a sum over pixels and latent dimensions), batch-averaged.
 
     ``-ELBO(x) = -log p(x | z) + KL(q(z|x) || p(z))`` with one reparameterized sample z, whose
-    decoder output is ``logits``.
+    decoder output is ``logits``. The KL is the closed form for p(z) = N(0, I), unless each
+    example's ``kl`` is given (a model's ``prior.kl``, for any prior).
     """
     reconstruction = -bernoulli_log_likelihood(logits, x).mean()
-    kl = gaussian_kl(mean, log_var).mean()
+    kl = (gaussian_kl(mean, log_var) if kl is None else kl).mean()
     return NegativeELBO(reconstruction + kl, reconstruction, kl)

@@ -6,13 +6,16 @@ Layer names follow the math: ``to_mean`` and ``to_log_var`` are the encoder's tw
 
 Every model offers one method to training, ``loss(batch, kl_weight, free_bits, importance_samples)``
 (the knobs of :class:`~vae_tutorial.objective.Objective`): the training
-loop never learns what the model is. :class:`ConditionalVAE` (Sohn et al. 2015) is the same VAE
-with the label y read by the encoder and the decoder, q(z|x, y) and p(x|z, y).
+loop never learns what the model is. The prior p(z) is the module ``prior``
+(:mod:`vae_tutorial.prior`, N(0, I) by default): the loss, the importance-weighted bound and
+sampling all ask it, so a new prior changes none of them. :class:`ConditionalVAE` (Sohn et al.
+2015) is the same VAE with the label y read by the encoder and the decoder, q(z|x, y) and
+p(x|z, y).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import Field, asdict, dataclass, field, fields
 from typing import Any
 
 import torch
@@ -27,6 +30,7 @@ from vae_tutorial.losses import (
     negative_elbo,
 )
 from vae_tutorial.objective import importance_weighted_loss, objective_loss
+from vae_tutorial.prior import Prior, build_prior, check_prior_config
 
 __all__ = [
     "ACTIVATIONS",
@@ -46,7 +50,8 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 ARCHITECTURES = ("mlp", "conv")
 # fields added after the first checkpoints: shown by repr only when set
-_LATER = ("n_classes", "autoregressive", "residual_blocks")
+_LATER = ("n_classes", "autoregressive", "residual_blocks", "prior", "prior_components")
+_DEFAULT_PRIOR = "normal"
 
 
 def reparameterize(
@@ -84,6 +89,11 @@ class VAEConfig:
     residual_blocks: int = 0
     """For ``"conv"``: residual blocks (two 3 x 3 convolutions and a skip) after each stage of
     the encoder and the decoder (:class:`~vae_tutorial.conv.ResidualBlock`)."""
+    prior: str = _DEFAULT_PRIOR
+    """p(z), by name in :data:`~vae_tutorial.prior.PRIORS`: ``"normal"``, N(0, I), or
+    ``"mixture"``, a learned mixture of ``prior_components`` diagonal Gaussians."""
+    prior_components: int = 0
+    """K, the components of a mixture prior (0 for the normal prior)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_dims", tuple(int(h) for h in self.hidden_dims))
@@ -118,27 +128,36 @@ class VAEConfig:
             )
         if self.autoregressive and (self.architecture != "mlp" or self.n_classes):
             raise ValueError("an autoregressive decoder is built for the unconditional MLP only")
+        check_prior_config(self.prior, self.prior_components)
 
     def __repr__(self) -> str:  # the later fields only when set: older configs print as before
-        shown = (f for f in fields(self) if f.name not in _LATER or getattr(self, f.name))
+        shown = (f for f in fields(self) if f.name not in _LATER or _is_set(self, f))
         return f"VAEConfig({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in shown)})"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "hidden_dims": list(self.hidden_dims)}
 
     def describe(self) -> str:
+        """One line naming every non-default choice, e.g. ``"784-400-20 relu MLP"``."""
         conditional = f", conditional on {self.n_classes} classes" if self.n_classes else ""
+        prior = ""
+        if self.prior != _DEFAULT_PRIOR:
+            prior = f", {self.prior} prior of {self.prior_components} components"
         if self.architecture == "conv":
             maps = "-".join(str(c) for c in self.hidden_dims)
             n = self.residual_blocks
             blocks = f", {n} residual block{'s' * (n > 1)} per stage" if n else ""
             return (
                 f"conv {maps} channels{blocks}, d={self.latent_dim}, {self.activation}"
-                f"{conditional}"
+                f"{conditional}{prior}"
             )
         sizes = "-".join(str(n) for n in (self.input_dim, *self.hidden_dims, self.latent_dim))
         strong = ", autoregressive decoder" if self.autoregressive else ""
-        return f"{sizes} {self.activation} MLP{conditional}{strong}"
+        return f"{sizes} {self.activation} MLP{conditional}{strong}{prior}"
+
+
+def _is_set(config: VAEConfig, f: Field[Any]) -> bool:
+    return getattr(config, f.name) != f.default
 
 
 def _mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:
@@ -149,7 +168,8 @@ def _mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:
 
 
 class VAE(nn.Module):
-    """A variational autoencoder with a diagonal-Gaussian encoder and a Bernoulli decoder."""
+    """A variational autoencoder with a diagonal-Gaussian encoder, a Bernoulli decoder and a
+    prior p(z), the module ``prior`` (N(0, I) unless ``config.prior`` names another)."""
 
     def __init__(self, config: VAEConfig | None = None) -> None:
         super().__init__()
@@ -179,6 +199,8 @@ class VAE(nn.Module):
             decoder_sizes = [c.latent_dim + c.n_classes, *reversed(c.hidden_dims)]
             self.decoder = _mlp(decoder_sizes, act)
             self.to_logits = nn.Linear(decoder_sizes[-1], c.input_dim)
+        # last: N(0, I) has no parameters (old state dicts fit); a learned prior's come after
+        self.prior: Prior = build_prior(c)
 
     def encode(
         self, x: torch.Tensor, y: torch.Tensor | None = None
@@ -190,7 +212,8 @@ class VAE(nn.Module):
         return self.to_mean(h), self.to_log_var(h)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """p(x|z): Bernoulli logits for every pixel, ``(batch, 784)``."""
+        """p(x|z): Bernoulli logits for every pixel, ``(batch, 784)``. Sampling, the latent tools
+        and the explorers call this hook: whatever depends on z alone belongs here."""
         return self.to_logits(self.decoder(z))
 
     def score_logits(
@@ -199,8 +222,9 @@ class VAE(nn.Module):
         """Logits of p(x|z) for scoring the image x: ``decode(z)``, since the pixels are
         independent given z. The one hook through which every model's likelihood is scored, in
         training and in the importance-weighted bound: a conditional VAE decodes with the labels
-        ``y``, an autoregressive decoder also reads x's earlier pixels. ``z`` may carry leading
-        sample dimensions, ``(..., batch, d)``."""
+        ``y``, an autoregressive decoder also reads x's earlier pixels. Override it only when the
+        scoring reads x or y; a change that depends on z alone goes in :meth:`decode`, which
+        sampling uses. ``z`` may carry leading sample dimensions, ``(..., batch, d)``."""
         return self.decode(z)
 
     def posterior_sample(
@@ -236,19 +260,19 @@ class VAE(nn.Module):
         value to minimize, to ``rec + w * sum_j max(λ, KL_j)``; ``importance_samples`` k > 1
         changes it to -L_k, the importance-weighted bound (:mod:`vae_tutorial.objective`).
         ``.reconstruction`` and ``.kl`` stay the true terms. The one loss of every model: each
-        differs only in :meth:`encode` and :meth:`score_logits`.
+        differs only in :meth:`encode`, :meth:`decode`, :meth:`score_logits` and its ``prior``,
+        whose ``kl`` is the closed form for N(0, I) and a Monte Carlo estimate at z otherwise.
         """
         batch = as_batch(batch)
         k = importance_samples
         z, mean, log_var = self.posterior_sample(batch.x, batch.y, k)
         logits = self.score_logits(z, batch.target, batch.y)
         target = batch.target.expand_as(logits)  # (k, B, 784) for k draws: a view, no copy
-        elbo = negative_elbo(logits, target, mean, log_var)
+        elbo = negative_elbo(logits, target, mean, log_var, kl=self.prior.kl(z, mean, log_var))
         if k == 1:
-            return objective_loss(elbo, mean, log_var, kl_weight, free_bits)
-        log_prior_over_q = gaussian_log_density(
-            z, torch.zeros_like(z), torch.zeros_like(z)
-        ) - gaussian_log_density(z, mean, log_var)
+            kl_j = self.prior.kl_per_dimension(z, mean, log_var) if free_bits else None
+            return objective_loss(elbo, mean, log_var, kl_weight, free_bits, kl_j)
+        log_prior_over_q = self.prior.log_prob(z) - gaussian_log_density(z, mean, log_var)
         log_w = bernoulli_log_likelihood(logits, target) + log_prior_over_q  # (k, B)
         return importance_weighted_loss(elbo, log_w)
 
@@ -256,13 +280,14 @@ class VAE(nn.Module):
     def sample_means(
         self, n: int, generator: torch.Generator | None = None, y: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Decoder means E[x | z] = sigmoid(decode(z)) for n draws z ~ p(z), ``(n, 784)``.
+        """Decoder means E[x | z] = sigmoid(decode(z)) for n draws z ~ p(z) (``prior.sample``),
+        ``(n, 784)``.
 
         These are pixel *probabilities*, not images drawn from the model: each is the average
         of all the binary images p(x|z) would generate for that z (see :meth:`sample`). Labels
         ``y`` are for a conditional VAE; this one ignores them.
         """
-        z = torch.randn(n, self.config.latent_dim, generator=generator)  # CPU: same on any device
+        z = self.prior.sample(n, generator)  # drawn on the CPU: the same z on any device
         return torch.sigmoid(self.decode(z.to(self.to_logits.weight.device)))
 
     @torch.no_grad()
@@ -280,7 +305,7 @@ class VAE(nn.Module):
 
 
 class ConditionalVAE(VAE):
-    """A conditional VAE (Sohn et al. 2015): q(z|x, y) and p(x|z, y), with the prior p(z) = N(0, I).
+    """A conditional VAE (Sohn et al. 2015): q(z|x, y) and p(x|z, y), with the prior p(z).
 
     The label enters as a one-hot vector concatenated to the encoder's input ``[x, onehot(y)]``
     and to the decoder's input ``[z, onehot(y)]``. The ELBO is that of log p(x | y), so z need not
@@ -343,5 +368,5 @@ class ConditionalVAE(VAE):
         if y is None:
             y = torch.arange(n) % self.config.n_classes
         device = self.to_logits.weight.device
-        z = torch.randn(n, self.config.latent_dim, generator=generator)  # CPU: same on any device
+        z = self.prior.sample(n, generator)  # drawn on the CPU: the same z on any device
         return torch.sigmoid(self.decode(z.to(device), y.to(device)))

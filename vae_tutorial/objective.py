@@ -119,14 +119,22 @@ class Objective:
         return text
 
 
-def free_bits_kl(mean: torch.Tensor, log_var: torch.Tensor, free_bits: float) -> torch.Tensor:
-    """sum_j max(λ, KL_j), with KL_j = (1/B) sum_b KL(q(z_j|x_b) || N(0, 1)) (Kingma et al. 2016).
+def free_bits_kl(
+    mean: torch.Tensor,
+    log_var: torch.Tensor,
+    free_bits: float,
+    kl_per_dimension: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """sum_j max(λ, KL_j), with KL_j = (1/B) sum_b KL(q(z_j|x_b) || p(z_j)) (Kingma et al. 2016).
 
-    ``mean`` and ``log_var`` are ``(B, d)``. The allowance is per dimension and on the batch
-    average, as in Kingma et al.: below λ a dimension's term is the constant λ, so its gradient
-    is zero; above λ it is the dimension's KL.
+    ``mean`` and ``log_var`` are ``(B, d)``; each example's KL is the closed form to N(0, 1),
+    unless ``kl_per_dimension`` ``(B, d)`` is given (a model's ``prior.kl_per_dimension``). The
+    allowance is per dimension and on the batch average, as in Kingma et al.: below λ a
+    dimension's term is the constant λ, so its gradient is zero; above λ it is the dimension's KL.
     """
-    per_dimension = gaussian_kl(mean.unsqueeze(-1), log_var.unsqueeze(-1)).mean(dim=0)
+    if kl_per_dimension is None:
+        kl_per_dimension = gaussian_kl(mean.unsqueeze(-1), log_var.unsqueeze(-1))
+    per_dimension = kl_per_dimension.mean(dim=0)
     return torch.clamp(per_dimension, min=free_bits).sum()
 
 
@@ -136,15 +144,19 @@ def objective_loss(
     log_var: torch.Tensor,
     kl_weight: float = 1.0,
     free_bits: float = 0.0,
+    kl_per_dimension: torch.Tensor | None = None,
 ) -> NegativeELBO:
     """The value to minimize, ``rec + w * sum_j max(λ, KL_j)``, beside the true terms.
 
     ``elbo`` is the batch's negative ELBO (its ``reconstruction`` and ``kl``); ``mean`` and
-    ``log_var`` are the encoder's outputs it was computed from. Returns ``elbo`` with only
-    ``loss`` replaced: ``reconstruction`` and ``kl`` stay the true terms. With w = 1 and λ = 0 the
-    loss is ``reconstruction + kl``, bit for bit the negative ELBO.
+    ``log_var`` are the encoder's outputs it was computed from, ``kl_per_dimension`` the prior's
+    KL_j if it is not N(0, I) (:func:`free_bits_kl`). Returns ``elbo`` with only ``loss``
+    replaced: ``reconstruction`` and ``kl`` stay the true terms. With w = 1 and λ = 0 the loss is
+    ``reconstruction + kl``, bit for bit the negative ELBO.
     """
-    kl_term = elbo.kl if free_bits == 0 else free_bits_kl(mean, log_var, free_bits)
+    kl_term = (
+        elbo.kl if free_bits == 0 else free_bits_kl(mean, log_var, free_bits, kl_per_dimension)
+    )
     return elbo._replace(loss=elbo.reconstruction + kl_weight * kl_term)
 
 
