@@ -9,9 +9,6 @@ and the autograded cells (tools/grading.py), so chapter 10's thirteen training r
 from __future__ import annotations
 
 import csv
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,7 +22,15 @@ nbformat = pytest.importorskip("nbformat")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 from grading import graded_cells  # noqa: E402
+from nbgrader_course import (  # noqa: E402
+    chapter_answers,
+    hand_in,
+    nbgrader_meta,
+    release,
+    run_nbgrader,
+)
 
+TIMEOUT = 600  # seconds for one nbgrader command
 CHAPTERS = {"ch03": "03_the_elbo.ipynb", "ch10": "10_beta_vae.ipynb"}
 # One named mistake per chapter; the other exercise keeps the chapter's own answer.
 WRONG = {
@@ -38,48 +43,16 @@ WRONG = {
 MISTAKE_NAMED = {"exercise-3-1-tests": "factor of 2", "exercise-10-1-tests": "beta, not 1"}
 
 
-def _nbgrader(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
-
-
-def _run(args: list[str], course: Path) -> None:
-    env = dict(os.environ)
-    # nbgrader runs `alembic` by name: the folder of this Python's scripts goes on PATH.
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    done = subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args],
-        cwd=course, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-
-
 @pytest.fixture(scope="module")
 def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
     course = tmp_path_factory.mktemp("course")
-    for name in ("nbgrader_config.py", "grading.py", "student_stubs.py"):
-        shutil.copy(ROOT / "tools" / name, course / name)
+    release(course, {a: ROOT / "chapters" / nb for a, nb in CHAPTERS.items()}, TIMEOUT)
     for assignment, notebook in CHAPTERS.items():
-        (course / "source" / assignment).mkdir(parents=True)
-        shutil.copy(ROOT / "chapters" / notebook, course / "source" / assignment / notebook)
-    _run(["generate_assignment", "*", "--force"], course)
-    for assignment, notebook in CHAPTERS.items():
-        source = nbformat.read(course / "source" / assignment / notebook, as_version=4)
-        answers = {
-            _nbgrader(c)["grade_id"]: c.source
-            for c in source.cells
-            if _nbgrader(c).get("solution") and not _nbgrader(c).get("grade")
-        }
+        answers = chapter_answers(course, assignment, notebook)
         for student, fill in (("right", answers), ("wrong", {**answers, **WRONG}), ("blank", {})):
-            copy = nbformat.read(course / "release" / assignment / notebook, as_version=4)
-            for cell in copy.cells:
-                if _nbgrader(cell).get("grade_id") in fill:
-                    cell.source = fill[_nbgrader(cell)["grade_id"]]
-            folder = course / "submitted" / student / assignment
-            folder.mkdir(parents=True)
-            nbformat.write(copy, folder / notebook)
-    _run(["autograde", "*", "--create"], course)  # every assignment, every student
-    _run(["export"], course)
+            hand_in(course, assignment, notebook, student, fill)
+    run_nbgrader(["autograde", "*", "--create"], course, TIMEOUT)  # every assignment, student
+    run_nbgrader(["export"], course, TIMEOUT)
     return course
 
 
@@ -88,7 +61,7 @@ def test_scores_are_full_partial_and_zero(course: Path) -> None:
         scores = {(row["assignment"], row["student_id"]): row for row in csv.DictReader(f)}
     for assignment, notebook in CHAPTERS.items():
         source = nbformat.read(course / "source" / assignment / notebook, as_version=4)
-        points = [_nbgrader(c) for c in source.cells if _nbgrader(c).get("grade")]
+        points = [nbgrader_meta(c) for c in source.cells if nbgrader_meta(c).get("grade")]
         autograded = sum(p["points"] for p in points if not p.get("solution"))
         by_hand = sum(p["points"] for p in points if p.get("solution"))
         assert autograded > 0 and by_hand > 0
@@ -108,7 +81,7 @@ def test_grading_runs_only_the_graded_cells_and_names_the_mistake(course: Path) 
         for index, cell in enumerate(graded.cells):
             if cell.cell_type == "code" and index not in run:
                 assert cell.outputs == [], f"{assignment} cell {index} ran while grading"
-            grade_id = _nbgrader(cell).get("grade_id")
+            grade_id = nbgrader_meta(cell).get("grade_id")
             if grade_id in MISTAKE_NAMED:
                 errors = [o for o in cell.outputs if o.output_type == "error"]
                 assert errors and errors[0].ename == "ExerciseError", grade_id

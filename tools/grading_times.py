@@ -11,86 +11,53 @@ nbgrader and its kernel. Run it with the virtual environment's Python (nbgrader 
 from __future__ import annotations
 
 import csv
-import os
 import resource
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import nbformat
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _nbgrader(cell: nbformat.NotebookNode) -> dict:
-    return cell.metadata.get("nbgrader", {})
-
-
-def _run(args: list[str], course: Path) -> None:
-    env = dict(os.environ)
-    # nbgrader runs `alembic` by name: the folder of this Python's scripts goes on PATH.
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    done = subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args],
-        cwd=course, env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise SystemExit(f"nbgrader {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+from nbgrader_course import (
+    ROOT,
+    chapter_answers,
+    hand_in,
+    nbgrader_meta,
+    release,
+    run_nbgrader,
+)
 
 
 def _autograded(notebook: Path) -> bool:
     cells = nbformat.read(notebook, as_version=4).cells
-    return any(_nbgrader(c).get("grade") and not _nbgrader(c).get("solution") for c in cells)
-
-
-def _submit_answers(course: Path, assignment: str, notebook: str) -> None:
-    """The release, with each autograded answer cell replaced by the chapter's own answer."""
-    source = nbformat.read(course / "source" / assignment / notebook, as_version=4)
-    answers = {
-        _nbgrader(c)["grade_id"]: c.source
-        for c in source.cells
-        if _nbgrader(c).get("solution") and not _nbgrader(c).get("grade")
-    }
-    copy = nbformat.read(course / "release" / assignment / notebook, as_version=4)
-    for cell in copy.cells:
-        if _nbgrader(cell).get("grade_id") in answers:
-            cell.source = answers[_nbgrader(cell)["grade_id"]]
-    folder = course / "submitted" / "student" / assignment
-    folder.mkdir(parents=True)
-    nbformat.write(copy, folder / notebook)
+    return any(
+        nbgrader_meta(c).get("grade") and not nbgrader_meta(c).get("solution") for c in cells
+    )
 
 
 def grading_seconds(notebooks: list[Path], course: Path) -> dict[str, tuple[float, float, str]]:
     """Per chapter: wall-clock seconds, CPU seconds and 'score / autograded points'."""
-    for name in ("nbgrader_config.py", "grading.py", "student_stubs.py"):
-        shutil.copy(ROOT / "tools" / name, course / name)
     chapters = {f"ch{nb.name.split('_')[0]}": nb for nb in notebooks if _autograded(nb)}
-    for assignment, notebook in chapters.items():
-        (course / "source" / assignment).mkdir(parents=True)
-        shutil.copy(notebook, course / "source" / assignment / notebook.name)
-    _run(["generate_assignment", "*", "--force"], course)
+    release(course, chapters)
     times: dict[str, tuple[float, float]] = {}
     for assignment, notebook in chapters.items():
-        _submit_answers(course, assignment, notebook.name)
+        answers = chapter_answers(course, assignment, notebook.name)
+        hand_in(course, assignment, notebook.name, "student", answers)
         before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-        _run(["autograde", assignment, "--create"], course)
+        run_nbgrader(["autograde", assignment, "--create"], course)
         wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         times[assignment] = (wall, cpu)
-    _run(["export"], course)
+    run_nbgrader(["export"], course)
     with open(course / "grades.csv", newline="") as f:
         scores = {row["assignment"]: row for row in csv.DictReader(f)}
     result = {}
     for assignment, notebook in chapters.items():
         cells = nbformat.read(notebook, as_version=4).cells
         points = sum(
-            _nbgrader(c)["points"]
+            nbgrader_meta(c)["points"]
             for c in cells
-            if _nbgrader(c).get("grade") and not _nbgrader(c).get("solution")
+            if nbgrader_meta(c).get("grade") and not nbgrader_meta(c).get("solution")
         )
         score = f"{float(scores[assignment]['score']):g} / {points:g}"
         result[f"{assignment} {notebook.stem}"] = (*times[assignment], score)
@@ -104,7 +71,11 @@ def main(argv: list[str]) -> int:
         print(f"error: no such notebook: {', '.join(missing)}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="grading-times-") as folder:
-        result = grading_seconds(notebooks, Path(folder))
+        try:
+            result = grading_seconds(notebooks, Path(folder))
+        except RuntimeError as error:  # nbgrader failed: its output, not a traceback
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     print(f"{'chapter':<36} {'wall s':>7} {'CPU s':>7}  score")
     for name, (wall, cpu, score) in result.items():
         print(f"{name:<36} {wall:7.1f} {cpu:7.1f}  {score}")
